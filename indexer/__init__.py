@@ -1,0 +1,1 @@
+"""vidrag indexer: turns a video file into a persistent, timestamped, searchable index."""

