@@ -39,7 +39,7 @@ class NeedleSpec:
 
 
 # Queries were checked against what the offline models actually produce (pocketsphinx hears
-# ~30% of words; RapidOCR reads the signs; YOLO11n finds the fruit), not against ground truth.
+# ~30% of words; RapidOCR reads the signs; YOLO11n sees the fruit as oranges), not against ground truth.
 NEEDLES = [
     NeedleSpec("speech", "speech/pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0870.wav",
                "What did mister John Dashwood consider?", ("dashwood",)),
@@ -51,7 +51,7 @@ NEEDLES = [
                "When is the advice to reduce your risk of coronavirus infection shown?",
                ("coronavirus",)),
     NeedleSpec("object", "object_images/opencv_fruits.jpg",
-               "When do we see fruit such as an apple or an orange?", ("apple",)),
+               "When do we see fruit such as oranges?", ("orange",)),
     NeedleSpec("object", "object_images/opencv_basketball1.png",
                "When is a basketball game with a sports ball shown?", ("ball",)),
 ]

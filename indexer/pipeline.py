@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -233,26 +234,26 @@ class Indexer:
         return {"backend": status.backend, "model": status.model, "count": count}
 
     def _run_extractor(
-        self, stage: str, backend: object, part: ArtifactStore, frames: FrameList, t0: float
+        self, stage: str, backend: Any, part: ArtifactStore, frames: FrameList, t0: float
     ) -> int:
         s = self.settings
         if stage == "speech":
             if not part.read_json("audio.json")["has_audio"]:
                 part.write_json("transcript.json", Transcript(backend=backend.name, model=""))
                 return 0
-            transcript = backend.transcribe(part.path("audio.wav"), offset_s=t0)  # type: ignore[attr-defined]
+            transcript = backend.transcribe(part.path("audio.wav"), offset_s=t0)
             part.write_json("transcript.json", transcript)
             return sum(len(seg.words) or 1 for seg in transcript.segments)
         if stage == "ocr":
-            spans = read_text_over_time(backend, frames, s.ocr)  # type: ignore[arg-type]
+            spans = read_text_over_time(backend, frames, s.ocr)
             part.write_jsonl("ocr.jsonl", spans)
             return len(spans)
         if stage == "objects":
-            dets = detect_over_time(backend, frames, s.detect)  # type: ignore[arg-type]
+            dets = detect_over_time(backend, frames, s.detect)
             part.write_jsonl("detections.jsonl", dets)
             return sum(len(d.detections) for d in dets)
         if stage == "frames":
-            vecs = backend.embed_images([img for _, img in frames])  # type: ignore[attr-defined]
+            vecs = backend.embed_images([img for _, img in frames])
             part.write_npy("frame_vecs.npy", np.asarray(vecs, dtype=np.float32))
             return len(frames)
         raise ValueError(stage)
@@ -405,23 +406,26 @@ class _Merged:
         words = [w for w in self.words if a <= (w[0] + w[1]) / 2 < b]
         if words:
             text = " ".join(w[2] for w in words)
-            evidence.append(Evidence(modality="speech", text=text, start_s=words[0][0],
-                                     end_s=words[-1][1]))
+            evidence.append(
+                Evidence(modality="speech", text=text, start_s=words[0][0], end_s=words[-1][1])
+            )
         for span in self.ocr:
             if span.first_s < b and span.last_s >= a:
-                evidence.append(Evidence(modality="ocr", text=span.text, start_s=span.first_s,
-                                         end_s=span.last_s))
+                evidence.append(
+                    Evidence(
+                        modality="ocr", text=span.text, start_s=span.first_s, end_s=span.last_s
+                    )
+                )
         dets = [d for d in self.detections if a <= d.t < b]
         objects = describe_objects(dets)
         if objects:
-            evidence.append(Evidence(modality="objects", text=objects, start_s=dets[0].t,
-                                     end_s=dets[-1].t))
+            evidence.append(
+                Evidence(modality="objects", text=objects, start_s=dets[0].t, end_s=dets[-1].t)
+            )
         frames = [f.path for f in self.frames if a <= f.t < b]
         return ClipDoc(clip=clip, evidence=evidence, frames=frames)
 
-    def frame_vectors(
-        self, docs: Sequence[ClipDoc]
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def frame_vectors(self, docs: Sequence[ClipDoc]) -> tuple[np.ndarray | None, np.ndarray | None]:
         if not self.frame_vecs:
             return None, None
         vecs = np.concatenate(self.frame_vecs).astype(np.float32)

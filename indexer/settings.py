@@ -24,10 +24,13 @@ class MediaSettings(BaseModel):
 class DecodeSettings(BaseModel):
     fps: float = 1.0  # frames kept per second of video (the rate extractors see)
     small_side: int = 448  # px of the frame's short side (384-640 keeps OCR legible)
-    # "keyframes": decode only keyframes (encoders put one at every scene cut) and fill gaps
-    # longer than max_gap_s from a cheap non-reference-frame pass; "full": decode everything.
+    # "keyframes": decode only keyframes (encoders put one at most scene cuts) and fill gaps
+    # longer than max_gap_s by seeking; "full": decode everything. On a 10-min 720p x264 file
+    # (bench/decode.py) keyframes cost 1.6 CPU-s and sample 95% of scenes; full costs 40 CPU-s.
     strategy: Literal["keyframes", "full"] = "keyframes"
-    max_gap_s: float = 2.0
+    # just above x264's default GOP (250 frames = 10.4 s at 24 fps): normal encodes need no
+    # fills, long-GOP screen recordings still get a frame every 11 s
+    max_gap_s: float = 11.0
     jpeg_quality: int = 85
     audio_rate: int = 16000
 
@@ -37,7 +40,8 @@ class SegmentSettings(BaseModel):
     snap_s: float = 3.0  # a scene cut this close to a boundary moves the boundary onto it
     min_clip_s: float = 4.0
     max_clip_s: float = 16.0
-    scene_threshold: float = 27.0  # PySceneDetect ContentDetector threshold
+    # PySceneDetect ContentDetector threshold; 27 (its default) over-cuts at 1 fps sampling
+    scene_threshold: float = 35.0
     part_s: float = 300.0  # long videos are cut into parts of this length, indexed in parallel
 
 
