@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from indexer.errors import MediaError, ModelUnavailable
-from indexer.extractors.asr import fasterwhisper
+from indexer.extractors import hub
 from indexer.extractors.asr.fasterwhisper import FasterWhisperASR
 from indexer.extractors.asr.sphinx import MAX_REGION_S, SAMPLE_RATE, PocketsphinxASR, read_wav16
 from indexer.settings import ASRSettings
@@ -214,7 +214,7 @@ def dead_hub(monkeypatch: pytest.MonkeyPatch):
     sock.bind(("127.0.0.1", 0))
     sock.listen(8)
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{sock.getsockname()[1]}")
-    monkeypatch.setattr(fasterwhisper, "HUB_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(hub, "HUB_TIMEOUT_S", 0.5)
     yield
     sock.close()
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from indexer.errors import ModelUnavailable
+from indexer.extractors import hub
 from indexer.extractors.text import sbert
 from indexer.extractors.text.sbert import PACKAGED_NAME, SentenceTransformerEmbedder
 from indexer.settings import TextSettings
@@ -40,7 +41,7 @@ def dead_hub(monkeypatch: pytest.MonkeyPatch):
     sock.bind(("127.0.0.1", 0))
     sock.listen(8)
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{sock.getsockname()[1]}")
-    monkeypatch.setattr(sbert, "HUB_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(hub, "HUB_TIMEOUT_S", 0.5)
     yield
     sock.close()
 

@@ -25,11 +25,11 @@ from indexer.extractors.base import (
 from indexer.settings import Settings
 
 # importing the modules registers their backends; heavy libraries load only inside them
-from indexer.extractors.asr import fasterwhisper, sphinx  # noqa: E402,F401  isort: skip
-from indexer.extractors.ocr import paddle, rapid  # noqa: E402,F401  isort: skip
-from indexer.extractors.detect import yolo  # noqa: E402,F401  isort: skip
-from indexer.extractors.frames import openclip  # noqa: E402,F401  isort: skip
-from indexer.extractors.text import sbert  # noqa: E402,F401  isort: skip
+from indexer.extractors.asr import fasterwhisper, sphinx  # noqa: F401  isort: skip
+from indexer.extractors.ocr import paddle, rapid  # noqa: F401  isort: skip
+from indexer.extractors.detect import yolo  # noqa: F401  isort: skip
+from indexer.extractors.frames import openclip  # noqa: F401  isort: skip
+from indexer.extractors.text import sbert  # noqa: F401  isort: skip
 
 __all__ = [
     "Availability",
@@ -60,7 +60,8 @@ class Extractors:
         return getattr(self.settings, kind)
 
     def _make(self, kind: str, name: str) -> Any:
-        return backend_class(kind, name)(self._kind_settings(kind), offline=self.settings.hf_offline)
+        cls = backend_class(kind, name)
+        return cls(self._kind_settings(kind), offline=self.settings.hf_offline)
 
     def _resolve(self, kind: str) -> tuple[Any | None, Availability]:
         choice = self._kind_settings(kind).backend
@@ -72,8 +73,10 @@ class Extractors:
             backend = self._make(kind, name)
             status = backend.availability()
             if status.ok:
+                if reasons:  # keep why the preferred backends were passed over (/readyz shows it)
+                    status = Availability(True, status.backend, status.model, "; ".join(reasons))
                 return backend, status
-            reasons.append(f"{name}: {status.reason}")
+            reasons.append(f"{name} skipped: {status.reason}")
         last = status if names else Availability(False, choice, "", "no backend")
         return None, Availability(False, last.backend, last.model, "; ".join(reasons))
 
@@ -106,6 +109,7 @@ class Extractors:
         """A backend that looked available but failed to load is switched off for the process."""
         with self._lock:
             st = self._status.get(kind)
-            self._status[kind] = Availability(False, st.backend if st else kind,
-                                              st.model if st else "", reason)
+            self._status[kind] = Availability(
+                False, st.backend if st else kind, st.model if st else "", reason
+            )
             self._built.pop(kind, None)

@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 
 from indexer.errors import MediaError, ModelUnavailable
 from indexer.extractors.base import Availability, register, resolve_device
+from indexer.extractors.hub import check_hf_repo
 from indexer.settings import ASRSettings
 from indexer.types import SpeechSegment, Transcript, Word
 
 SAMPLE_RATE = 16000
-HUB_TIMEOUT_S = 3.0  # an unreachable hub must not stall start-up
 
 
 @register("asr", "faster-whisper")
@@ -119,7 +119,7 @@ class FasterWhisperASR:
             return str(Path(cached).parent), True
         if self.offline:
             raise ModelUnavailable(f"{repo} is not in the Hugging Face cache and offline is set")
-        check_hub(repo)
+        check_hf_repo(repo)
         return repo, False
 
 
@@ -141,19 +141,3 @@ def to_segment(seg: Any, offset_s: float) -> SpeechSegment:
         text=seg.text.strip(),
         words=words,
     )
-
-
-def check_hub(repo: str) -> None:
-    """ModelUnavailable unless the hub answers for `repo` within HUB_TIMEOUT_S."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    try:
-        HfApi().model_info(repo, timeout=HUB_TIMEOUT_S)
-    except RepositoryNotFoundError as e:
-        raise ModelUnavailable(f"{repo} is not on the Hugging Face hub: {e}") from e
-    except Exception as e:  # DNS, refused, timeout, offline mode: transport errors vary by version
-        raise ModelUnavailable(
-            f"{repo} is not cached and the Hugging Face hub is unreachable "
-            f"({type(e).__name__}: {e})"
-        ) from e

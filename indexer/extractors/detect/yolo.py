@@ -7,7 +7,6 @@ asset name (`yolo11n.pt`) that Ultralytics downloads from GitHub on first use. `
 from __future__ import annotations
 
 import importlib.util
-import socket
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from indexer.errors import ModelUnavailable
 from indexer.extractors.base import Availability, Image, register, resolve_device
+from indexer.extractors.hub import reachable
 from indexer.settings import DetectSettings
 from indexer.types import Detection
 
@@ -28,14 +28,6 @@ def _cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
-
-
-def _reachable(host: str, timeout_s: float = 2.0) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 @register("detect", "ultralytics")
@@ -73,7 +65,7 @@ class UltralyticsDetector:
             return self._unavailable(f"weights not found: {path}")
         if self.offline:
             return self._unavailable(f"{path.name} is not a local file and hub access is off")
-        if not _reachable(_ASSET_HOST):
+        if not reachable(_ASSET_HOST):
             reason = f"{path.name} is not a local file and {_ASSET_HOST} is unreachable"
             return self._unavailable(reason)
         return Availability(True, self.name, self.settings.model)

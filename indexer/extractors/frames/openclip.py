@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import importlib.util
 import posixpath
-import socket
 import threading
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
-from urllib.parse import urlparse
 
 import numpy as np
 
 from indexer.errors import ModelUnavailable
 from indexer.extractors.base import Availability, Image, register, resolve_device
+from indexer.extractors.hub import reachable
 from indexer.settings import FramesSettings
 
 _WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -33,16 +32,6 @@ def _cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
-
-
-def _reachable(url: str, timeout_s: float = 2.0) -> bool:
-    parsed = urlparse(url)
-    port = parsed.port or (80 if parsed.scheme == "http" else 443)
-    try:
-        with socket.create_connection((parsed.hostname or "", port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 def _cached_hf_file(repo: str, filenames: Sequence[str]) -> str | None:
@@ -115,7 +104,7 @@ class OpenCLIPEmbedder:
 
         if self.offline or constants.HF_HUB_OFFLINE:
             return _Plan(f"{what} is not cached and hub access is off")
-        if not _reachable(constants.ENDPOINT):
+        if not reachable(constants.ENDPOINT):
             return _Plan(f"{what} is not cached and {constants.ENDPOINT} is unreachable")
         return None
 

