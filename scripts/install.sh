@@ -11,6 +11,9 @@ command -v ffmpeg >/dev/null || need_apt+=(ffmpeg)
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)           # test/bench speech needles
 [ -e /usr/lib/x86_64-linux-gnu/libGL.so.1 ] || need_apt+=(libgl1)  # opencv-python
 command -v chromium >/dev/null || need_apt+=(chromium)             # browser tests
+# `docker compose config` validates the compose file in the tests (no engine needed)
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null \
+  || need_apt+=(docker-compose)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo_ apt-get update -qq
   sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
