@@ -531,8 +531,12 @@ def write_video_index(
     frame_clip: np.ndarray | None,
     settings: IndexSettings,
     meta: dict[str, Any],
+    *,
+    text_clip: np.ndarray | None = None,
 ) -> None:
-    """Write (or atomically replace) the video's index. `text_vecs`: one row per clip, in order;
+    """Write (or atomically replace) the video's index. `text_vecs`: one row per clip, in order,
+    or, with `text_clip`, any number of rows each naming its clip (a clip's speech, on-screen text
+    and objects embedded apart, so a long transcript does not drown a short label);
     `frame_vecs` with `frame_clip`: one row per frame and the clip index it belongs to. `meta`
     (e.g. text_model, frames_model, which the Searcher compares with its own) goes into
     meta.json beside the counts. Raises ValueError when the shapes disagree."""
@@ -541,8 +545,9 @@ def write_video_index(
         raise ValueError("clip indexes are not unique")
     tv = None if text_vecs is None else _as_vectors(text_vecs)
     fv = None if frame_vecs is None else _as_vectors(frame_vecs)
-    if tv is not None and len(tv) != len(clips):
-        raise ValueError(f"{len(tv)} text vectors for {len(clips)} clips")
+    tc = index_of if text_clip is None else np.asarray(text_clip, np.int64)
+    if tv is not None and (len(tv) != len(tc) or not np.isin(tc, index_of).all()):
+        raise ValueError(f"{len(tv)} text vectors for {len(tc)} clip references")
     if (fv is None) != (frame_clip is None):
         raise ValueError("frame_vecs and frame_clip go together")
     fc = None if frame_clip is None else np.asarray(frame_clip, np.int64)
@@ -572,6 +577,7 @@ def write_video_index(
         "end_s": np.array([c.clip.end_s for c in clips], np.float64),
         "block_offsets": offsets,
         "frame_clip": fc if fc is not None else np.zeros(0, np.int64),
+        "text_clip": tc if tv is not None else np.zeros(0, np.int64),
     }
     with atomic_path(vdir / "index.npz") as tmp, tmp.open("wb") as f:
         np.savez(f, **table, **kw.arrays("kw_"))
@@ -607,6 +613,13 @@ def _read_meta(root: Path) -> dict[str, Any]:
     return meta
 
 
+def text_clip_of(z: Any) -> np.ndarray:
+    """The clip index of each text vector; indexes written before `text_clip` existed hold one
+    vector per clip, in clip order."""
+    tc = z["text_clip"] if "text_clip" in z.files else np.zeros(0, np.int64)
+    return tc if len(tc) else z["clip_index"]
+
+
 class VideoIndex:
     """A video's loaded index: `meta`, the clip table (`clip_index`, `start_s`, `end_s`),
     `keyword` (ids = clip indexes), raw `text_vectors` / `frame_vectors` + `frame_clip` (None
@@ -619,6 +632,7 @@ class VideoIndex:
         self.block_offsets = z["block_offsets"]
         self.keyword = KeywordIndex.from_arrays(z, "kw_")
         self.frame_clip: np.ndarray | None = z["frame_clip"] if meta.get("frames") else None
+        self.text_clip: np.ndarray = text_clip_of(z)
         self.text_vectors = self._vectors("text")
         self.frame_vectors = self._vectors("frames")
 
@@ -652,7 +666,7 @@ class VideoIndex:
     def text(self) -> VectorIndex | None:
         if self.text_vectors is None:
             return None
-        return VectorIndex.build(self.text_vectors, self.clip_index, self.settings)
+        return VectorIndex.build(self.text_vectors, self.text_clip, self.settings)
 
     @cached_property
     def frames(self) -> VectorIndex | None:

@@ -290,7 +290,9 @@ class Indexer:
         if not store.stage_done("index"):
             report("index", 0.0)
             started = time.perf_counter()
-            text_vecs = store.read_npy("text_vecs.npy") if store.exists("text_vecs.npy") else None
+            has_text = store.exists("text_vecs.npy")
+            text_vecs = store.read_npy("text_vecs.npy") if has_text else None
+            text_clip = store.read_npy("text_clip.npy") if has_text else None
             frame_vecs, frame_clip = merged.frame_vectors(docs)
             caps = self._capabilities(store, len(parts))
             write_video_index(
@@ -301,6 +303,7 @@ class Indexer:
                 frame_clip,
                 self.settings.index,
                 {"video_id": m.id, "capabilities": {k: c.model_dump() for k, c in caps.items()}},
+                text_clip=text_clip,
             )
             store.mark_done("index", {"seconds": time.perf_counter() - started})
             m = self._update_manifest(
@@ -315,19 +318,22 @@ class Indexer:
         return m
 
     def _embed_clips(self, store: ArtifactStore, docs: Sequence[ClipDoc]) -> dict[str, object]:
+        """Text vectors for each clip: its whole evidence, and each modality's apart, so a short
+        on-screen label or object list is not drowned by ten seconds of transcript."""
         embedder = self.extractors.get("text")
         if embedder is None:
             return {"off": self.extractors.status("text").reason, "count": 0}
-        texts = [d.text() for d in docs]
+        texts, owners = _clip_texts(docs)
+        st = self.extractors.status("text")
+        if not texts:  # nothing was said, written or seen: keyword and frame search only
+            return {"backend": st.backend, "model": st.model, "count": 0}
         try:
             vecs = np.asarray(embedder.embed(texts), dtype=np.float32)
         except ModelUnavailable as e:
             self.extractors.mark_failed("text", e.message)
             return {"off": e.message, "count": 0}
-        # a clip with no evidence must not look similar to anything
-        vecs[[i for i, t in enumerate(texts) if not t.strip()]] = 0.0
+        store.write_npy("text_clip.npy", np.asarray(owners, dtype=np.int64))
         store.write_npy("text_vecs.npy", vecs)
-        st = self.extractors.status("text")
         return {"backend": st.backend, "model": st.model, "count": len(texts)}
 
     def _capabilities(self, store: ArtifactStore, n_parts: int) -> dict[str, Capability]:
@@ -360,6 +366,26 @@ class Indexer:
         for k in range(len(self.plan(store))):
             self.run_part(store, k, progress)
         return self.finish(store, progress)
+
+
+def _clip_texts(docs: Sequence[ClipDoc]) -> tuple[list[str], list[int]]:
+    """(texts, clip index of each): per clip its whole evidence, then each modality's text when
+    it has more than one; a clip without evidence gets no vector at all."""
+    texts: list[str] = []
+    owners: list[int] = []
+    for doc in docs:
+        by_modality: dict[str, list[str]] = {}
+        for e in doc.evidence:
+            if e.text.strip():
+                by_modality.setdefault(e.modality, []).append(e.text)
+        if not by_modality:
+            continue
+        parts = [doc.text()]
+        if len(by_modality) > 1:
+            parts += [f"{m}: " + " ".join(t) for m, t in by_modality.items()]
+        texts += parts
+        owners += [doc.clip.index] * len(parts)
+    return texts, owners
 
 
 class _Merged:

@@ -37,6 +37,7 @@ from indexer.index import (
     VideoIndex,
     bm25_search,
     ivf_nlist,
+    text_clip_of,
     tokenize,
     unpack_clip,
 )
@@ -52,6 +53,7 @@ K = TypeVar("K", bound=Hashable)
 Stamp = tuple[int, int]  # (inode, mtime) of a video's index/meta.json: a rewrite changes both
 MODALITIES = {"text": "text", "frames": "frames"}  # dense modality -> extractor kind
 FRAMES_PER_CLIP = 10  # frame hits fetched per clip wanted (1 fps over 10 s clips)
+TEXTS_PER_CLIP = 4  # text vectors per clip: the whole clip, and its speech, text and objects
 CLIP_CACHE = 4096  # parsed ClipDocs kept for repeated hits
 RECENT_MAX = 8  # keyword parts of new videos searched apart before being merged together
 # merge everything again when this share of the keyword postings is dead or not in the main part
@@ -138,7 +140,7 @@ class _Video:
         """(vectors, rows) of modality `name`; the vectors memory-mapped, read when copied."""
         src = src or _Vectors(self.root, self.meta)
         if name == "text" and src.text_vectors is not None:
-            return src.text_vectors, np.arange(self.lo, self.hi)
+            return src.text_vectors, self.rows_of(src.text_clip)
         if name == "frames" and src.frame_vectors is not None and src.frame_clip is not None:
             return src.frame_vectors, self.rows_of(src.frame_clip)
         raise ValueError(f"video {self.vid} has no {name} vectors")
@@ -289,9 +291,9 @@ class Searcher:
             # a filter keeps a fraction of each list; probe more lists to see as many candidates
             live = sum(st.videos[m].hi - st.videos[m].lo for m in d.members) or 1
             nprobe = min(d.index.nlist, math.ceil(d.index.nprobe * live / max(n_sel, 1)))
-        k = depth * FRAMES_PER_CLIP if name == "frames" else depth
+        k = depth * (FRAMES_PER_CLIP if name == "frames" else TEXTS_PER_CLIP)
         _, ids = d.index.search(q, k, allowed=mask, nprobe=nprobe)
-        rows = dict.fromkeys(int(i) for i in ids[0] if i >= 0)  # frames: a clip at its best frame
+        rows = dict.fromkeys(int(i) for i in ids[0] if i >= 0)  # a clip at its best vector
         return list(rows)[:depth]
 
     def _hits(self, st: _State, fused: list[tuple[int, float]], query: str) -> list[Hit]:
@@ -573,8 +575,9 @@ class _Vectors:
         self.text_vectors = load("text")
         self.frame_vectors = load("frames")
         self.frame_clip: np.ndarray | None = None
-        if self.frame_vectors is not None:
-            with np.load(root / "index.npz", allow_pickle=False) as z:
+        with np.load(root / "index.npz", allow_pickle=False) as z:
+            self.text_clip = text_clip_of(z)
+            if self.frame_vectors is not None:
                 self.frame_clip = z["frame_clip"]
 
 

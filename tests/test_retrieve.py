@@ -323,3 +323,32 @@ def test_unchanged_library_is_not_listed_again(lib, monkeypatch):
 def test_empty_library(tmp_path):
     _, _, searcher = make(tmp_path, text=HashEmbedder())
     assert searcher.search("anything") == []
+
+
+def test_several_text_vectors_per_clip_find_a_short_label(tmp_path):
+    """A clip's objects embedded apart from its long transcript: a query about the objects
+    reaches the clip through that vector even when the whole-clip vector is far away."""
+    settings, library, searcher = make(tmp_path, text=HashEmbedder())
+    emb = HashEmbedder()
+    talk = " ".join(f"word{i}" for i in range(60))  # a long transcript, unrelated to fruit
+    clips = clip_docs([talk, talk + " again", "someone makes coffee"])
+    texts = [clips[0].text(), clips[1].text(), "objects: 6 orange", clips[2].text()]
+    owners = np.array([0, 1, 1, 2])
+    store = library.store("vidf")
+    store.write_json("video.json", {"id": "vidf"})
+    write_video_index(
+        store,
+        clips,
+        emb.embed(texts),
+        None,
+        None,
+        settings.index,
+        {"text_model": emb.model},
+        text_clip=owners,
+    )
+    hits = searcher.search("zzz orange", top_k=1)  # "zzz": no keyword match helps
+    assert top(hits) == ("vidf", 1)
+    with pytest.raises(ValueError):
+        write_video_index(
+            store, clips, emb.embed(texts), None, None, settings.index, {}, text_clip=owners[:3]
+        )

@@ -68,7 +68,7 @@ class Extractors:
         if choice == "none":
             return None, Availability(False, "none", "", "disabled by settings")
         names = AUTO_ORDER.get(kind, []) if choice == "auto" else [choice]
-        reasons = []
+        reasons: list[str] = []
         for name in names:
             backend = self._make(kind, name)
             status = backend.availability()
