@@ -1,0 +1,1 @@
+"""vidrag gateway: the HTTP API (FastAPI)."""

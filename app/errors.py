@@ -1,0 +1,159 @@
+"""One error envelope for every failure: `{"error": {"type", "message", "code"}}`.
+
+Domain errors (`indexer.errors.VidragError`: `type`, `status`) are translated here, once, at the
+edge; the gateway's own refusals are subclasses below. Bad input is always a 4xx with a specific
+type; only a bug is a 500, and its details go to the log, not to the client."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from indexer.errors import VidragError
+
+log = logging.getLogger("vidrag.gateway")
+
+
+class ApiError(VidragError):
+    """A refusal that belongs to the HTTP layer."""
+
+    type = "bad_request"
+    status = 400
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers = headers
+
+
+class UploadTooLarge(ApiError):
+    type, status = "upload_too_large", 413
+
+
+class UnsupportedContentType(ApiError):
+    type, status = "unsupported_content_type", 415
+
+
+class MalformedJson(ApiError):
+    type, status = "malformed_json", 400
+
+
+class MalformedMultipart(ApiError):
+    type, status = "malformed_multipart", 400
+
+
+class MissingFile(ApiError):
+    type, status = "missing_file", 422
+
+
+class InvalidFilename(ApiError):
+    type, status = "invalid_filename", 400
+
+
+class InvalidField(ApiError):
+    type, status = "invalid_field", 422
+
+
+class UrlNotAllowed(ApiError):
+    type, status = "url_not_allowed", 400
+
+
+class InvalidUrl(ApiError):
+    type, status = "invalid_url", 422
+
+
+class UrlFetchFailed(ApiError):
+    type, status = "url_fetch_failed", 422
+
+
+class InvalidTopK(ApiError):
+    type, status = "invalid_top_k", 422
+
+
+class InvalidTime(ApiError):
+    type, status = "invalid_time", 422
+
+
+class RangeNotSatisfiable(ApiError):
+    type, status = "range_not_satisfiable", 416
+
+
+class MissingApiKey(ApiError):
+    type, status = "missing_api_key", 401
+
+
+class InvalidApiKey(ApiError):
+    type, status = "invalid_api_key", 401
+
+
+class BrokerUnavailable(ApiError):
+    type, status = "queue_unavailable", 503
+
+
+def envelope(status: int, type_: str, message: str) -> dict[str, Any]:
+    return {"error": {"type": type_, "message": message, "code": status}}
+
+
+def error_response(
+    status: int, type_: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(envelope(status, type_, message), status_code=status, headers=headers)
+
+
+_HTTP_TYPES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "request_too_large",
+    415: "unsupported_content_type",
+    416: "range_not_satisfiable",
+}
+
+
+def _validation_message(errors: list[Any]) -> str:
+    parts = []
+    for e in errors[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def _on_vidrag(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, VidragError)
+    if exc.status >= 500:
+        log.warning("%s: %s", exc.type, exc.message)
+    return error_response(exc.status, exc.type, exc.message, getattr(exc, "headers", None))
+
+
+async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "malformed_json", "the request body is not valid JSON")
+    return error_response(422, "validation_error", _validation_message(errors))
+
+
+async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    type_ = _HTTP_TYPES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else type_.replace("_", " ")
+    return error_response(exc.status_code, type_, detail, dict(exc.headers or {}))
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "internal error (see the gateway's log)")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(VidragError, _on_vidrag)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,102 @@
+"""How the gateway hands work to the workers — by task name only, never by importing them — and
+how it makes sure no job is lost: at start-up every unfinished job is enqueued again (a broker
+that lost its queue loses nothing), and a periodic sweep re-enqueues the jobs whose running step
+stopped beating (its worker died). Enqueueing twice is harmless: steps are claimed in the
+database and their outputs are idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from indexer.catalog import Catalog, ServiceSettings
+
+log = logging.getLogger("vidrag.gateway")
+PREPARE_TASK = "vidrag.prepare"
+
+
+class Dispatcher:
+    """A Celery client configured like the workers, that only sends tasks by name."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        from celery import Celery
+
+        self.settings = settings
+        self.celery = Celery("vidrag-gateway", set_as_current=False)
+        self.celery.conf.update(settings.celery_config())
+        # the gateway never reads task results (the database has the state): no result store
+        self.celery.conf.result_backend = None
+
+    def enqueue(self, video_id: str, job_id: int) -> None:
+        """Send the job's first step; raises the broker's connection error when it is down."""
+        self.celery.send_task(
+            PREPARE_TASK,
+            args=[video_id, job_id],
+            ignore_result=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        )
+
+    def ping(self, timeout_s: float = 3.0) -> None:
+        with self.celery.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout_s)
+            conn.default_channel  # noqa: B018  (opens the channel: the real check)
+
+    def describe(self) -> str:
+        url: str = self.celery.conf.broker_url
+        return url.split("://", 1)[0]
+
+    def close(self) -> None:
+        self.celery.close()
+
+
+def dispatch(catalog: Catalog, dispatcher: Dispatcher, video_id: str, job_id: int) -> bool:
+    """Enqueue a job and record it. False (logged) when the broker is unreachable: the job is
+    then marked undispatched, and a later sweep sends it."""
+    try:
+        dispatcher.enqueue(video_id, job_id)
+    except Exception as e:  # any broker failure: nothing is lost, the row says what to resend
+        log.warning("cannot enqueue job %s of video %s: %s", job_id, video_id, e)
+        catalog.mark_enqueued(job_id, sent=False)
+        return False
+    catalog.mark_enqueued(job_id)
+    return True
+
+
+def sweep(
+    catalog: Catalog, dispatcher: Dispatcher, settings: ServiceSettings, *, startup: bool
+) -> dict[str, Any]:
+    """One pass: (at start-up) every unfinished job, else only never-dispatched ones; plus the
+    jobs whose running step went stale. Returns what it did (for logs and tests)."""
+    if startup:
+        todo = catalog.unfinished_jobs()
+    else:
+        # an upload enqueues its own job; only pick up those whose enqueue failed
+        todo = catalog.undispatched_jobs(grace_s=max(30.0, 2 * settings.jobs.sweep_s))
+    stale = catalog.reclaim_stale(settings.jobs.stale_after_s)
+    for pair in stale:
+        log.warning("video %s: a step stopped beating; enqueueing job %s again", *pair)
+    sent = failed = 0
+    for video_id, job_id in dict.fromkeys(todo + stale):
+        if failed:  # the broker is down: do not wait on it once per job; a later sweep sends
+            catalog.mark_enqueued(job_id, sent=False)
+            failed += 1
+        elif dispatch(catalog, dispatcher, video_id, job_id):
+            sent += 1
+        else:
+            failed += 1
+    return {"sent": sent, "failed": failed, "stale": len(stale)}
+
+
+async def sweep_forever(
+    catalog: Catalog, dispatcher: Dispatcher, settings: ServiceSettings
+) -> None:
+    """The periodic sweep, after the start-up one (see `app.main.lifespan`)."""
+    while True:
+        await asyncio.sleep(settings.jobs.sweep_s)
+        try:
+            await run_in_threadpool(sweep, catalog, dispatcher, settings, startup=False)
+        except Exception:
+            log.exception("job sweep failed")

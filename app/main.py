@@ -1,0 +1,93 @@
+"""The gateway: `create_app(settings)` builds the FastAPI app of DESIGN.md's v1 contract.
+
+uvicorn --factory app.main:create_app      # settings from VIDRAG_* variables
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from app.deps import Services, require_api_key
+from app.errors import install_error_handlers
+from app.jobs import sweep, sweep_forever
+from app.routes import ask, health, search, videos
+from app.settings import AppSettings
+
+log = logging.getLogger("vidrag.gateway")
+
+
+def _version() -> str:
+    try:
+        return version("vidrag")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    services: Services = app.state.services
+    await run_in_threadpool(services.start)
+    if services.settings.warm_up:
+        threading.Thread(target=services.warm_up, name="warm-up", daemon=True).start()
+    # before the first request: every unfinished job goes to the broker again (it may have
+    # lost its queue); duplicates are harmless, steps are claimed in the database
+    done = await run_in_threadpool(
+        sweep,
+        services.catalog,
+        services.dispatcher,
+        services.settings,
+        startup=services.settings.requeue_on_start,
+    )
+    if done["sent"] or done["failed"]:
+        log.info(
+            "start-up: re-enqueued %(sent)d unfinished job(s), %(failed)d left for later", done
+        )
+    sweeper = asyncio.create_task(
+        sweep_forever(services.catalog, services.dispatcher, services.settings)
+    )
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        services.close()
+
+
+def create_app(settings: AppSettings | None = None) -> FastAPI:
+    """The app with its services; nothing heavy happens until start-up (tables, recovery) and
+    first use (models)."""
+    settings = settings or AppSettings()
+    app = FastAPI(
+        title="vidrag",
+        version=_version(),
+        summary="Ask questions about long videos: upload, index, search, answer with citations.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.services = Services(settings)
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.include_router(health.router)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+    v1.include_router(videos.router)
+    v1.include_router(search.router)
+    v1.include_router(ask.router)
+    app.include_router(v1)
+    return app

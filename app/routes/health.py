@@ -1,0 +1,48 @@
+"""`/healthz` (the process answers) and `/readyz` (it can serve: database, broker, models)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.deps import ServicesDep
+from app.schemas import CapabilityPublic, Health, Readiness
+
+router = APIRouter(tags=["health"])
+ANSWER_MODEL = "extractive"
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    return Health()
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+def readyz(services: ServicesDep) -> JSONResponse:
+    """Ready when the database and the broker answer; lists which extractor backends and
+    models are active here (a capability whose model is missing is reported off, with why)."""
+    checks: dict[str, str] = {}
+    try:
+        services.catalog.ping()
+        checks["database"] = "ok"
+    except Exception as e:  # report, don't raise: this endpoint exists to say what is wrong
+        checks["database"] = f"error: {type(e).__name__}: {str(e)[:200]}"
+    try:
+        services.dispatcher.ping()
+        checks["broker"] = "ok"
+    except Exception as e:
+        checks["broker"] = f"error: {type(e).__name__}: {str(e)[:200]}"
+    checks["broker_transport"] = services.dispatcher.describe()
+    caps = {
+        kind: CapabilityPublic(ok=a.ok, backend=a.backend, model=a.model, reason=a.reason)
+        for kind, a in services.extractors.capabilities().items()
+    }
+    ok = checks["database"] == "ok" and checks["broker"] == "ok"
+    body = Readiness(
+        status="ready" if ok else "not_ready",
+        mode="embedded" if services.settings.embedded else "distributed",
+        checks=checks,
+        capabilities=caps,
+        answer_model=ANSWER_MODEL,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)

@@ -1,0 +1,168 @@
+"""Request and response bodies of the v1 API, named by role (what DESIGN.md's table promises)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from indexer.catalog import VideoState
+
+
+class ErrorBody(BaseModel):
+    type: str
+    message: str
+    code: int
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class _Request(BaseModel):
+    # a misspelt field is an error, not silently ignored
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- videos --------------------------------------------------------------------------------------
+class UrlUpload(_Request):
+    url: str = Field(max_length=4096, examples=["https://example.org/lecture.mp4"])
+    title: str | None = Field(default=None, max_length=300)
+    language: str | None = Field(default=None, max_length=16)
+
+
+class ProgressPublic(BaseModel):
+    stage: str
+    percent: float
+    parts_done: int
+    parts_total: int
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+
+
+class CapabilityPublic(BaseModel):
+    ok: bool
+    backend: str = ""
+    model: str = ""
+    reason: str = ""
+
+
+class VideoPublic(BaseModel):
+    id: str
+    title: str
+    filename: str
+    status: Literal["queued", "processing", "ready", "failed"]
+    progress: ProgressPublic
+    duration_s: float
+    size_bytes: int
+    language: str | None
+    error: JobError | None
+    capabilities: dict[str, CapabilityPublic]
+    clip_count: int
+    media: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    media_url: str
+
+    @classmethod
+    def of(cls, v: VideoState) -> VideoPublic:
+        error = JobError(type=v.error_type, message=v.error_message or "") if v.error_type else None
+        return cls(
+            id=v.id,
+            title=v.title,
+            filename=v.filename,
+            status=v.status,  # type: ignore[arg-type]
+            progress=ProgressPublic(
+                stage=v.stage, percent=v.percent, parts_done=v.parts_done, parts_total=v.parts_total
+            ),
+            duration_s=v.duration_s,
+            size_bytes=v.size_bytes,
+            language=v.language,
+            error=error,
+            capabilities={k: CapabilityPublic(**c) for k, c in v.capabilities.items()},
+            clip_count=v.clip_count,
+            media=v.media,
+            attempts=v.attempts,
+            created_at=v.created_at,
+            started_at=v.started_at,
+            finished_at=v.finished_at,
+            updated_at=v.updated_at,
+            media_url=f"/v1/videos/{v.id}/media",
+        )
+
+
+class VideoList(BaseModel):
+    videos: list[VideoPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- search and ask ------------------------------------------------------------------------------
+class EvidencePublic(BaseModel):
+    modality: Literal["speech", "ocr", "objects", "visual"]
+    text: str
+    start_s: float
+    end_s: float
+
+
+class HitPublic(BaseModel):
+    video_id: str
+    title: str
+    clip_index: int
+    start_s: float
+    end_s: float
+    score: float
+    evidence: list[EvidencePublic]
+
+
+class SearchRequest(_Request):
+    query: str = Field(max_length=2000, examples=["the secret code on the whiteboard"])
+    video_ids: list[str] | None = Field(default=None, max_length=500)
+    top_k: int | None = Field(default=None, examples=[5])
+
+
+class SearchResponse(BaseModel):
+    hits: list[HitPublic]
+    timings_ms: dict[str, float]
+
+
+class AskRequest(_Request):
+    question: str = Field(max_length=2000, examples=["What is said about the budget?"])
+    video_ids: list[str] | None = Field(default=None, max_length=500)
+    top_k: int | None = None
+    stream: bool = False
+
+
+class Citation(BaseModel):
+    video_id: str
+    start_s: float
+    end_s: float
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[Citation]
+    hits: list[HitPublic]
+    model: str
+    timings_ms: dict[str, float]
+
+
+# --- health --------------------------------------------------------------------------------------
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    mode: Literal["embedded", "distributed"]
+    checks: dict[str, str]
+    capabilities: dict[str, CapabilityPublic]
+    answer_model: str

@@ -1,0 +1,80 @@
+"""Issue 3, must-hold 3: faults mid-ingest lose nothing.
+
+- the worker is SIGKILLed (its whole process group: no warm shutdown, no requeue) while a part
+  is running, and a new worker is started: the dead step's heartbeat stops, the gateway's sweep
+  re-enqueues the job, and the video completes with every clip exactly once;
+- Redis is flushed (queues, unacked messages and chord counters gone) while a part is running,
+  and the gateway is restarted: it re-enqueues the unfinished job from the database row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.service.checks import clips_complete, needles_indexed, searchable
+from tests.service.conftest import Gateway, is_ready, service_env, upload, wait_until, worker
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+EXTRACTING = {"speech", "ocr", "objects"}
+
+
+def _mid_part(body: dict[str, Any]) -> bool:
+    """A part is past decoding and inside an extractor, and no part is finished yet."""
+    p = body["progress"]
+    return body["status"] == "processing" and p["stage"] in EXTRACTING and p["parts_done"] == 0
+
+
+def test_killed_worker_is_replaced_without_losing_the_video(
+    tmp_path: Path, redis_url: str, needle_video: Any
+) -> None:
+    data = tmp_path / "data"
+    env = service_env(data, VIDRAG_BROKER_URL=redis_url)
+    gw = Gateway(env).start()
+    first = worker(env).start()
+    second = worker(env)
+    try:
+        with gw.client() as client:
+            vid = upload(client, needle_video.path).json()["id"]
+            wait_until(client, vid, _mid_part, 600, (gw, first))
+            first.kill()
+            assert not first.alive()
+            second.start()
+            body = wait_until(client, vid, is_ready, 900, (gw, second))
+            assert body["progress"]["parts_done"] == 2
+            assert body["attempts"] >= 2  # the job was planned again after the death
+            clips_complete(data, vid, body["duration_s"], body["clip_count"])
+            needles_indexed(data, vid, needle_video)
+            searchable(client, vid, needle_video)
+    finally:
+        first.kill()
+        second.stop()
+        gw.stop()
+
+
+def test_flushed_broker_and_restarted_gateway_lose_nothing(
+    tmp_path: Path, redis_url: str, needle_video: Any
+) -> None:
+    data = tmp_path / "data"
+    env = service_env(data, VIDRAG_BROKER_URL=redis_url)
+    gw = Gateway(env).start()
+    w = worker(env).start()
+    try:
+        with gw.client() as client:
+            vid = upload(client, needle_video.path).json()["id"]
+            wait_until(client, vid, _mid_part, 600, (gw, w))
+        broker = redis.Redis.from_url(redis_url)
+        assert broker.dbsize() > 0
+        broker.flushdb()
+        gw.restart()
+        with gw.client() as client:
+            body = wait_until(client, vid, is_ready, 900, (gw, w))
+            assert body["progress"]["parts_done"] == 2
+            clips_complete(data, vid, body["duration_s"], body["clip_count"])
+            needles_indexed(data, vid, needle_video)
+            searchable(client, vid, needle_video)
+    finally:
+        w.stop()
+        gw.stop()

@@ -1,0 +1,92 @@
+"""Issue 3, must-hold 5: `vidrag serve` alone — the installed command, no VIDRAG_BROKER_URL, no
+database URL — serves /docs and indexes an uploaded video through its embedded Celery worker,
+with SQLite and the file-system broker under the data directory (no Redis involved)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.service.conftest import (
+    Proc,
+    free_port,
+    is_ready,
+    service_env,
+    upload,
+    wait_http,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def _extracting(body: dict[str, Any]) -> bool:
+    return body["status"] == "processing" and body["progress"]["stage"] in {
+        "speech",
+        "ocr",
+        "objects",
+    }
+
+
+def _wait_for_log(proc: Proc, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in proc.log.read_text(errors="replace"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{text!r} never logged\n{proc.tail()}")
+
+
+def test_vidrag_serve_runs_gateway_and_worker_without_redis(
+    tmp_path: Path, small_video: Path, needle_video: Any
+) -> None:
+    data = tmp_path / "data"
+    env = service_env(data)
+    assert "VIDRAG_BROKER_URL" not in env and "VIDRAG_DATABASE_URL" not in env
+    port = free_port()
+    vidrag = Path(sys.executable).parent / "vidrag"
+    serve = Proc(
+        "serve", [str(vidrag), "serve", "--host", "127.0.0.1", "--port", str(port)], env
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/healthz", 90, serve)
+        import httpx
+
+        with httpx.Client(base_url=url, timeout=120) as client:
+            docs = client.get("/docs")
+            assert docs.status_code == 200 and "swagger" in docs.text.lower()
+            ready = client.get("/readyz").json()
+            assert ready["status"] == "ready" and ready["mode"] == "embedded"
+            assert ready["checks"]["broker_transport"] == "filesystem"
+            assert ready["capabilities"]["detect"]["ok"]
+
+            r = upload(client, small_video)
+            assert r.status_code == 202, r.text
+            body = wait_until(client, r.json()["id"], is_ready, 600, (serve,))
+            assert body["clip_count"] >= 1 and body["progress"]["percent"] == 100
+            hits = client.post("/v1/search", json={"query": "a person"}).json()["hits"]
+            assert hits and hits[0]["video_id"] == body["id"]
+
+            # a video deleted while a part of it is being indexed: the running task stops at
+            # its next progress report, what it wrote is removed, its chord stops waiting
+            doomed = upload(client, needle_video.path).json()["id"]
+            wait_until(client, doomed, _extracting, 600, (serve,))
+            assert client.delete(f"/v1/videos/{doomed}").status_code == 204
+            _wait_for_log(serve, f"video {doomed} was deleted while indexing", 300)
+            assert not (data / "videos" / doomed).exists()
+            assert [v["id"] for v in client.get("/v1/videos").json()["videos"]] == [body["id"]]
+            hits = client.post("/v1/search", json={"query": "fruit"}).json()["hits"]
+            assert {h["video_id"] for h in hits} == {body["id"]}
+            time.sleep(5)  # the deleted video's other part finds no job and ends
+            unlocks = serve.log.read_text().count("celery.chord_unlock")
+            time.sleep(5)
+            assert serve.log.read_text().count("celery.chord_unlock") == unlocks
+        assert (data / "vidrag.db").exists() and (data / "broker" / "queue").is_dir()
+    finally:
+        serve.stop()
+    assert not serve.alive()
