@@ -24,6 +24,7 @@ from indexer.extractors import Extractors
 from indexer.store import ArtifactStore, Library
 
 if TYPE_CHECKING:
+    from app.answer.service import Answerer
     from indexer.pipeline import Indexer
     from indexer.retrieve import Searcher
 
@@ -58,6 +59,12 @@ class Services:
         from indexer.retrieve import Searcher
 
         return Searcher(self.library, self.extractors, self.settings)
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        from app.answer.service import Answerer
+
+        return Answerer(self.settings.lmm, self.library)
 
     def start(self) -> None:
         self.settings.ensure_dirs()
@@ -109,19 +116,30 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 _bearer = HTTPBearer(auto_error=False, description="one of VIDRAG_API_KEYS, when it is set")
 
 
+def _media_request(request: Request) -> bool:
+    # <video> and <img> cannot send headers: the page passes the key as ?api_key= for these
+    path = request.url.path
+    return request.method in ("GET", "HEAD") and (path.endswith("/media") or "/frames/" in path)
+
+
 def require_api_key(
     services: ServicesDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """With VIDRAG_API_KEYS set, `/v1/*` needs `Authorization: Bearer <one of them>`.
-    Every key is compared, in constant time, so timing reveals nothing about which matched."""
+    """With VIDRAG_API_KEYS set, `/v1/*` needs `Authorization: Bearer <one of them>` (or, for
+    the media and frame URLs a player loads, `?api_key=`). Every key is compared in constant
+    time, so timing reveals nothing about which matched."""
     keys = services.settings.api_keys
     if not keys:
         return
     challenge = {"WWW-Authenticate": "Bearer"}
-    if credentials is None or not credentials.credentials:
+    token = credentials.credentials if credentials else ""
+    if not token and _media_request(request):
+        token = request.query_params.get("api_key", "")
+    if not token:
         raise MissingApiKey("this endpoint needs `Authorization: Bearer <api key>`", challenge)
-    given = credentials.credentials.encode("utf-8", "replace")
+    given = token.encode("utf-8", "replace")
     ok = False
     for key in keys:
         ok |= hmac.compare_digest(given, key.encode("utf-8"))

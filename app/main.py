@@ -11,9 +11,11 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import Services, require_api_key
@@ -23,6 +25,7 @@ from app.routes import ask, health, search, videos
 from app.settings import AppSettings
 
 log = logging.getLogger("vidrag.gateway")
+WEB_DIR = Path(__file__).resolve().parent / "web"
 
 
 def _version() -> str:
@@ -90,4 +93,6 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     v1.include_router(search.router)
     v1.include_router(ask.router)
     app.include_router(v1)
+    # the page last, so /v1, /healthz and /docs win over its files
+    app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

@@ -151,8 +151,10 @@ class AskResponse(BaseModel):
     answer: str
     citations: list[Citation]
     hits: list[HitPublic]
-    model: str
+    model: str  # the LMM's name, or "extractive"
     timings_ms: dict[str, float]
+    dropped_citations: int = 0  # times the model cited outside every retrieved clip
+    degraded: str | None = None  # why the answer fell back to extractive, when it did
 
 
 # --- health --------------------------------------------------------------------------------------

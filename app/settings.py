@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import NoDecode
 
+from app.answer.settings import LMMSettings
 from indexer.catalog import ServiceSettings
 
 
@@ -34,6 +35,7 @@ class AppSettings(ServiceSettings):
     max_field_bytes: int = 4096  # title, language: small text fields of the upload form
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
+    lmm: LMMSettings = Field(default_factory=LMMSettings)  # empty base_urls: extractive answers
     thumbnail_side: int = 360
     max_list: int = 500
     requeue_on_start: bool = True  # re-enqueue unfinished jobs when the gateway starts

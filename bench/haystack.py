@@ -39,21 +39,45 @@ class NeedleSpec:
 
 
 # Queries were checked against what the offline models actually produce (pocketsphinx hears
-# ~30% of words; RapidOCR reads the signs; YOLO11n sees the fruit as oranges), not against ground truth.
+# ~30% of words; RapidOCR reads the signs; YOLO11n sees the fruit as oranges), not against
+# ground truth.
 NEEDLES = [
-    NeedleSpec("speech", "speech/pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0870.wav",
-               "What did mister John Dashwood consider?", ("dashwood",)),
-    NeedleSpec("speech", "speech/pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0890.wav",
-               "Who is called rather cold hearted and selfish?", ("selfish",)),
-    NeedleSpec("text", "text_images/easyocr_japanese.jpg",
-               "Where was the NO LITTER sign of Minato City?", ("litter",)),
-    NeedleSpec("text", "text_images/easyocr_english.png",
-               "When is the advice to reduce your risk of coronavirus infection shown?",
-               ("coronavirus",)),
-    NeedleSpec("object", "object_images/opencv_fruits.jpg",
-               "When do we see fruit such as oranges?", ("orange",)),
-    NeedleSpec("object", "object_images/opencv_basketball1.png",
-               "When is a basketball game with a sports ball shown?", ("ball",)),
+    NeedleSpec(
+        "speech",
+        "speech/pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0870.wav",
+        "What did mister John Dashwood consider?",
+        ("dashwood",),
+    ),
+    NeedleSpec(
+        "speech",
+        "speech/pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0890.wav",
+        "Who is called rather cold hearted and selfish?",
+        ("selfish",),
+    ),
+    NeedleSpec(
+        "text",
+        "text_images/easyocr_japanese.jpg",
+        "Where was the NO LITTER sign of Minato City?",
+        ("litter",),
+    ),
+    NeedleSpec(
+        "text",
+        "text_images/easyocr_english.png",
+        "When is the advice to reduce your risk of coronavirus infection shown?",
+        ("coronavirus",),
+    ),
+    NeedleSpec(
+        "object",
+        "object_images/opencv_fruits.jpg",
+        "When do we see fruit such as oranges?",
+        ("orange",),
+    ),
+    NeedleSpec(
+        "object",
+        "object_images/opencv_basketball1.png",
+        "When is a basketball game with a sports ball shown?",
+        ("ball",),
+    ),
 ]
 
 # footage without needle-like content: (file, has_audio)
@@ -103,8 +127,9 @@ def _run(args: list[str]) -> bytes:
 
 
 def _duration(path: Path) -> float:
-    out = _run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-                str(path)])
+    out = _run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)]
+    )
     return float(out.decode().strip())
 
 
@@ -131,21 +156,47 @@ class _Builder:
 
     def _encode(self, inputs: list[str], frames: int) -> None:
         w, h = self.size
-        vf = (f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
-              f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={self.fps}")
+        vf = (
+            f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
+            f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={self.fps}"
+        )
         out = self.work / f"seg{len(self.segments):05d}.mp4"
         # x264 defaults otherwise (keyint 250, scenecut on): keyframes fall as in real encodes
-        _run(["ffmpeg", "-v", "error", "-y", *inputs, "-vf", vf, "-frames:v", str(frames), "-an",
-              "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p",
-              "-threads", "2", str(out)])
+        _run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                *inputs,
+                "-vf",
+                vf,
+                "-frames:v",
+                str(frames),
+                "-an",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "26",
+                "-pix_fmt",
+                "yuv420p",
+                "-threads",
+                "2",
+                str(out),
+            ]
+        )
         self.segments.append(out)
 
-    def add(self, video: Path, start: float, seconds: float, audio: np.ndarray,
-            still: bool = False) -> tuple[float, float]:
+    def add(
+        self, video: Path, start: float, seconds: float, audio: np.ndarray, still: bool = False
+    ) -> tuple[float, float]:
         frames = max(1, round(seconds * self.fps))
         seconds = frames / self.fps
-        inputs = ["-loop", "1", "-i", str(video)] if still else ["-ss", f"{start:.3f}", "-i",
-                                                                    str(video)]
+        inputs = (
+            ["-loop", "1", "-i", str(video)] if still else ["-ss", f"{start:.3f}", "-i", str(video)]
+        )
         self._encode(inputs, frames)
         self.audio.append(_fit(audio, round(seconds * AUDIO_RATE)))
         span = (self.t, self.t + seconds)
@@ -164,9 +215,35 @@ class _Builder:
             w.setframerate(AUDIO_RATE)
             w.writeframes(np.concatenate(self.audio).tobytes())
         tmp = dest.with_suffix(".tmp.mp4")
-        _run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
-              "-i", str(wav), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
-              "-b:a", "96k", "-movflags", "+faststart", str(tmp)])
+        _run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(listing),
+                "-i",
+                str(wav),
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-c:v",
+                "copy",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "96k",
+                "-movflags",
+                "+faststart",
+                str(tmp),
+            ]
+        )
         tmp.replace(dest)
 
 
@@ -182,8 +259,15 @@ def build_haystack(
 ) -> Haystack:
     """Build (or reuse, when built before with the same arguments) a haystack video at `dest`."""
     dest = Path(dest)
-    spec = {"duration_s": duration_s, "seed": seed, "n": needles_per_kind, "size": size,
-            "fps": fps, "needles": [asdict(n) for n in NEEDLES], "v": 2}
+    spec = {
+        "duration_s": duration_s,
+        "seed": seed,
+        "n": needles_per_kind,
+        "size": size,
+        "fps": fps,
+        "needles": [asdict(n) for n in NEEDLES],
+        "v": 2,
+    }
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     sidecar = dest.with_suffix(".needles.json")
     if dest.exists() and sidecar.exists():
@@ -229,8 +313,16 @@ def build_haystack(
                     span = (span[0], span[0] + len(voice) / AUDIO_RATE)
                 else:
                     span = b.add(src, 0, n.seconds, np.zeros(0, np.int16), still=True)
-                placed.append(Needle(n.kind, round(span[0], 3), round(span[1], 3), n.question,
-                                     list(n.answer_words), n.source))
+                placed.append(
+                    Needle(
+                        n.kind,
+                        round(span[0], 3),
+                        round(span[1], 3),
+                        n.question,
+                        list(n.answer_words),
+                        n.source,
+                    )
+                )
                 # keep needles apart so each one's clip holds only that needle
                 slots = [max(s, b.t + 10.0) for s in slots]
                 continue
@@ -259,8 +351,9 @@ def main() -> None:
     ap.add_argument("--fps", type=int, default=25)
     a = ap.parse_args()
     w, h = (int(x) for x in a.size.split("x"))
-    hay = build_haystack(a.dest, a.minutes * 60, a.seed, needles_per_kind=a.needles_per_kind,
-                         size=(w, h), fps=a.fps)
+    hay = build_haystack(
+        a.dest, a.minutes * 60, a.seed, needles_per_kind=a.needles_per_kind, size=(w, h), fps=a.fps
+    )
     print(json.dumps(hay.to_json(), indent=1))
 
 

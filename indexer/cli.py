@@ -184,13 +184,18 @@ def search(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
+    host: Annotated[str | None, typer.Option(help="default: $VIDRAG_HOST or 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="default: $VIDRAG_PORT or 8000")] = None,
+    worker: Annotated[
+        bool, typer.Option(help="also run an indexing worker (--no-worker: gateway only)")
+    ] = True,
+    concurrency: Annotated[int | None, typer.Option(help="worker processes")] = None,
 ) -> None:
-    """Run the HTTP API and an indexing worker on this machine (no Redis needed)."""
+    """Run the HTTP API and an indexing worker on this machine (no Redis needed; with
+    VIDRAG_BROKER_URL=redis://... the worker joins the distributed queue)."""
     from app.serve import serve as run_service
 
-    run_service(host=host, port=port)
+    run_service(host=host, port=port, worker=worker, concurrency=concurrency)
 
 
 def _hms(t: float) -> str:

@@ -4,6 +4,8 @@ overlaps the needle's time in the top 3."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from indexer.retrieve import Searcher
@@ -52,7 +54,7 @@ def test_manifest_records_what_ran(indexed_haystack):
     assert manifest.clip_count >= 15  # ~10 s clips over 3 minutes
     clips = [c.clip for c in indexer_clips(indexed_haystack)]
     assert clips[0].start_s == 0 and abs(clips[-1].end_s - manifest.media.duration_s) < 0.5
-    assert all(a.end_s == b.start_s for a, b in zip(clips, clips[1:], strict=False))
+    assert all(a.end_s == b.start_s for a, b in itertools.pairwise(clips))
 
 
 def indexer_clips(indexed_haystack):

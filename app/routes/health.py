@@ -9,7 +9,6 @@ from app.deps import ServicesDep
 from app.schemas import CapabilityPublic, Health, Readiness
 
 router = APIRouter(tags=["health"])
-ANSWER_MODEL = "extractive"
 
 
 @router.get("/healthz", response_model=Health)
@@ -43,6 +42,6 @@ def readyz(services: ServicesDep) -> JSONResponse:
         mode="embedded" if services.settings.embedded else "distributed",
         checks=checks,
         capabilities=caps,
-        answer_model=ANSWER_MODEL,
+        answer_model=services.answerer.model,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
