@@ -74,8 +74,8 @@ NEEDLES = [
     ),
     NeedleSpec(
         "object",
-        "object_images/opencv_basketball1.png",
-        "When is a basketball game with a sports ball shown?",
+        "object_images/opencv_messi5.jpg",
+        "When is a football match with a sports ball shown?",
         ("ball",),
     ),
 ]

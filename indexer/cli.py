@@ -7,13 +7,15 @@ vidrag serve                        # gateway + embedded worker (see app/serve.p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from tqdm import tqdm
@@ -21,6 +23,9 @@ from tqdm import tqdm
 from indexer.errors import VidragError
 from indexer.settings import Settings
 from indexer.store import Library, sha256_file, video_id_for
+
+if TYPE_CHECKING:
+    from indexer.pipeline import Indexer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -107,6 +112,9 @@ def index(
     for b in bars.values():
         b.update(len(parts) - len(todo))
 
+    # the text embedder is needed only by `finish`: load it while the parts run
+    warm = threading.Thread(target=_warm_text, args=(indexer,), daemon=True)
+    warm.start()
     if jobs > 1 and len(todo) > 1:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         ctx = mp.get_context("spawn")
@@ -129,6 +137,7 @@ def index(
             indexer.run_part(store, k, tick)
     for b in bars.values():
         b.close()
+    warm.join()
     with tqdm(total=3, desc="  finish", unit="step") as bar:
         manifest = indexer.finish(store, lambda s, f: bar.update(1) if f >= 1.0 else None)
     wall = time.perf_counter() - started
@@ -196,6 +205,13 @@ def serve(
     from app.serve import serve as run_service
 
     run_service(host=host, port=port, worker=worker, concurrency=concurrency)
+
+
+def _warm_text(indexer: Indexer) -> None:
+    embedder = indexer.extractors.get("text")
+    if embedder is not None:
+        with contextlib.suppress(VidragError):  # `finish` records the capability as off
+            embedder.warm_up()
 
 
 def _hms(t: float) -> str:

@@ -17,6 +17,7 @@ or the new one, never a mix; the version before the current one is kept for read
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -279,7 +280,33 @@ def _raw_tokens(text: str) -> list[str]:
                 out.extend(p[i : i + 2] for i in range(len(p) - 1))
             else:
                 out.append(p)
+                out.extend(glued_words(p))
     return out
+
+
+_GLUED_MIN = 8  # shorter tokens are almost always one word
+
+
+@functools.lru_cache(maxsize=65536)
+def _split_glued(token: str) -> tuple[str, ...]:
+    import wordninja  # English unigram word splitter
+
+    parts = tuple(wordninja.split(token))
+    return parts if len(parts) > 1 and all(len(w) > 1 for w in parts) else ()
+
+
+def glued_words(token: str) -> tuple[str, ...]:
+    """The words of a token that lost its spaces ("nolitter" → "no", "litter"): OCR models
+    often drop the spaces of Latin text, and a question never writes words glued together.
+    Empty for ordinary words."""
+    if len(token) < _GLUED_MIN or not token.isascii() or not token.isalpha():
+        return ()
+    return _split_glued(token)
+
+
+def unglue(text: str) -> str:
+    """`text` with glued words spaced out, for embedders that see whole strings."""
+    return _PART.sub(lambda m: " ".join(glued_words(m.group().casefold())) or m.group(), text)
 
 
 class KeywordIndex:

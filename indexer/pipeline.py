@@ -29,7 +29,7 @@ from indexer.errors import ModelUnavailable
 from indexer.extractors import Extractors
 from indexer.extractors.detect.describe import describe_objects, detect_over_time
 from indexer.extractors.ocr.spans import merge_spans, read_text_over_time
-from indexer.index import write_video_index
+from indexer.index import unglue, write_video_index
 from indexer.settings import Settings
 from indexer.store import ArtifactStore, Library, atomic_path, sha256_file, video_id_for
 from indexer.types import (
@@ -377,10 +377,12 @@ def _clip_texts(docs: Sequence[ClipDoc]) -> tuple[list[str], list[int]]:
         by_modality: dict[str, list[str]] = {}
         for e in doc.evidence:
             if e.text.strip():
-                by_modality.setdefault(e.modality, []).append(e.text)
+                # OCR drops the spaces of Latin text; the embedder should see words
+                text = unglue(e.text) if e.modality == "ocr" else e.text
+                by_modality.setdefault(e.modality, []).append(text)
         if not by_modality:
             continue
-        parts = [doc.text()]
+        parts = ["\n".join(f"{m}: {' '.join(t)}" for m, t in by_modality.items())]
         if len(by_modality) > 1:
             parts += [f"{m}: " + " ".join(t) for m, t in by_modality.items()]
         texts += parts

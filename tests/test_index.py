@@ -389,3 +389,16 @@ def test_gpu_search_matches_cpu(data, kind):
     assert recall(gpu.search(q, 10)[1], cpu.search(q, 10)[1]) >= 0.95
     gpu.remove_range(0, 7 * 1000)  # updates go to the CPU copy, then a fresh clone
     assert gpu.search(q, 20)[1].min() >= 7000
+
+
+def test_words_glued_by_ocr_are_found():
+    """OCR often drops the spaces of Latin text ("NOLITTER"); questions never glue words."""
+    from indexer.index import KeywordIndex, tokenize, unglue
+
+    kw = KeywordIndex.build(
+        ["@港区MINATO CITY NOLITTER", "Reduceyourriskofcoronavirusinfection"], [0, 1]
+    )
+    assert kw.search("no litter sign", 2)[0][0] == 0
+    assert kw.search("coronavirus", 2)[0][0] == 1
+    assert "dashwood" in tokenize("mister dashwood") and "dash" not in tokenize("dashwood")
+    assert unglue("NOLITTER here") == "no litter here"
