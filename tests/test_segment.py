@@ -27,7 +27,7 @@ def _picture(rgb: tuple[int, int, int], seed: int) -> np.ndarray:
 
 # --- detect_cuts ----------------------------------------------------------------------------------
 def test_cut_is_the_first_frame_of_the_new_scene_with_irregular_spacing() -> None:
-    orange, blue, green = (220, 140, 40), (20, 40, 210), (30, 190, 60)  # (red: hue wraps)
+    orange, blue, green = (220, 140, 40), (20, 40, 210), (120, 250, 90)  # (red: hue wraps)
     frames = [(0.0, orange), (1.0, orange), (2.7, blue), (3.1, blue), (7.93, green), (8.0, green)]
     pictures = [(t, _picture(c, i)) for i, (t, c) in enumerate(frames)]
     assert detect_cuts(pictures, DEFAULT.scene_threshold) == [2.7, 7.93]
