@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
+from indexer.extractors import hub
 from indexer.settings import DetectSettings, Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,3 +57,30 @@ def indexed_haystack(haystack3, tmp_path_factory):
     manifest = indexer.accept(haystack3.path, library, move=False)
     manifest = indexer.run(library.store(manifest.id))
     return settings, indexer, manifest
+
+
+# --- model hubs, for the backends' availability checks ----------------------------------------
+
+
+@pytest.fixture
+def empty_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture
+def dead_hub(monkeypatch: pytest.MonkeyPatch):
+    """A hub endpoint that accepts connections and never answers."""
+    from huggingface_hub import constants
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{sock.getsockname()[1]}")
+    monkeypatch.setattr(hub, "HUB_TIMEOUT_S", 0.5)
+    yield
+    sock.close()

@@ -5,7 +5,6 @@ objects returned by a stand-in WhisperModel, and its VAD (which ships in the whe
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,6 @@ import numpy as np
 import pytest
 
 from indexer.errors import MediaError, ModelUnavailable
-from indexer.extractors import hub
 from indexer.extractors.asr.fasterwhisper import FasterWhisperASR
 from indexer.extractors.asr.sphinx import MAX_REGION_S, SAMPLE_RATE, PocketsphinxASR, read_wav16
 from indexer.settings import ASRSettings
@@ -193,30 +191,6 @@ def test_constructing_backends_imports_no_model_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-
-
-@pytest.fixture
-def empty_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hf"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    return cache
-
-
-@pytest.fixture
-def dead_hub(monkeypatch: pytest.MonkeyPatch):
-    """A hub endpoint that accepts connections and never answers."""
-    from huggingface_hub import constants
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{sock.getsockname()[1]}")
-    monkeypatch.setattr(hub, "HUB_TIMEOUT_S", 0.5)
-    yield
-    sock.close()
 
 
 def test_whisper_missing_offline_is_off_with_reason(empty_hf_cache) -> None:

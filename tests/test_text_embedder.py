@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -14,36 +13,11 @@ import numpy as np
 import pytest
 
 from indexer.errors import ModelUnavailable
-from indexer.extractors import hub
 from indexer.extractors.text import sbert
 from indexer.extractors.text.sbert import PACKAGED_NAME, SentenceTransformerEmbedder
 from indexer.settings import TextSettings
 
 MULTILINGUAL = TextSettings().multilingual_model
-
-
-@pytest.fixture
-def empty_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hf"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    return cache
-
-
-@pytest.fixture
-def dead_hub(monkeypatch: pytest.MonkeyPatch):
-    """A hub endpoint that accepts connections and never answers."""
-    from huggingface_hub import constants
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{sock.getsockname()[1]}")
-    monkeypatch.setattr(hub, "HUB_TIMEOUT_S", 0.5)
-    yield
-    sock.close()
 
 
 @pytest.fixture(scope="module")
