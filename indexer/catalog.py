@@ -253,6 +253,12 @@ def _count(s: Session, stmt: Any) -> int:
     return result.rowcount
 
 
+def _update_unfinished(s: Session, job_id: int, **values: Any) -> int:
+    """Set `values` on the job only while it is unfinished; 1 when it was, 0 otherwise."""
+    stmt = update(JobRow).where(JobRow.id == job_id, JobRow.status.in_(UNFINISHED))
+    return _count(s, stmt.values(**values))
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets the gateway read while a worker writes; the busy timeout queues writers
@@ -497,17 +503,14 @@ class Catalog:
         """The prepare step began: the job is processing. False when it is gone or finished."""
         now = utcnow()
         with self.session() as s:
-            n = _count(
+            n = _update_unfinished(
                 s,
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status.in_(UNFINISHED))
-                .values(
-                    status=PROCESSING,
-                    attempts=JobRow.attempts + 1,
-                    updated_at=now,
-                    started_at=func.coalesce(JobRow.started_at, now),
-                    stage=func.coalesce(JobRow.stage, "planning"),
-                ),
+                job_id,
+                status=PROCESSING,
+                attempts=JobRow.attempts + 1,
+                updated_at=now,
+                started_at=func.coalesce(JobRow.started_at, now),
+                stage=func.coalesce(JobRow.stage, "planning"),
             )
         return n > 0
 
@@ -654,17 +657,14 @@ class Catalog:
     def mark_failed(self, job_id: int, error_type: str, message: str) -> bool:
         now = utcnow()
         with self.session() as s:
-            n = _count(
+            n = _update_unfinished(
                 s,
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status.in_(UNFINISHED))
-                .values(
-                    status=FAILED,
-                    error_type=error_type,
-                    error_message=message[:2000],
-                    finished_at=now,
-                    updated_at=now,
-                ),
+                job_id,
+                status=FAILED,
+                error_type=error_type,
+                error_message=message[:2000],
+                finished_at=now,
+                updated_at=now,
             )
             s.execute(
                 update(StepRow)
