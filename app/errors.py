@@ -98,6 +98,19 @@ def envelope(status: int, type_: str, message: str) -> dict[str, Any]:
     return {"error": {"type": type_, "message": message, "code": status}}
 
 
+# the OpenAI-compatible routes answer in OpenAI's error shape, which its client and tools parse
+OPENAI_PATHS = ("/v1/models", "/v1/chat/")
+
+
+def _for(request: Request, status: int, type_: str, message: str, headers=None) -> JSONResponse:
+    if not request.url.path.startswith(OPENAI_PATHS):
+        return error_response(status, type_, message, headers)
+    # OpenAI answers every invalid request with 400 (its client raises BadRequestError)
+    status = 400 if status == 422 else status
+    body = {"error": {"message": message, "type": type_, "param": None, "code": type_}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def error_response(
     status: int, type_: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -125,26 +138,26 @@ def _validation_message(errors: list[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-async def _on_vidrag(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_vidrag(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, VidragError)
     if exc.status >= 500:
         log.warning("%s: %s", exc.type, exc.message)
-    return error_response(exc.status, exc.type, exc.message, getattr(exc, "headers", None))
+    return _for(request, exc.status, exc.type, exc.message, getattr(exc, "headers", None))
 
 
-async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(400, "malformed_json", "the request body is not valid JSON")
-    return error_response(422, "validation_error", _validation_message(errors))
+        return _for(request, 400, "malformed_json", "the request body is not valid JSON")
+    return _for(request, 422, "validation_error", _validation_message(errors))
 
 
-async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     type_ = _HTTP_TYPES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else type_.replace("_", " ")
-    return error_response(exc.status_code, type_, detail, dict(exc.headers or {}))
+    return _for(request, exc.status_code, type_, detail, dict(exc.headers or {}))
 
 
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -16,12 +16,14 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
+from app import observability
 from app.deps import Services, require_api_key
 from app.errors import install_error_handlers
 from app.jobs import sweep, sweep_forever
-from app.routes import ask, health, search, videos
+from app.routes import ask, health, openai_compat, search, videos
 from app.settings import AppSettings
 
 log = logging.getLogger("vidrag.gateway")
@@ -70,7 +72,9 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     """The app with its services; nothing heavy happens until start-up (tables, recovery) and
     first use (models)."""
     settings = settings or AppSettings()
-    app = FastAPI(
+    # Swagger UI from files inside an installed package (fastapi-offline), not a CDN: /docs
+    # works on a machine with no internet
+    app = FastAPIOffline(
         title="vidrag",
         version=_version(),
         summary="Ask questions about long videos: upload, index, search, answer with citations.",
@@ -79,6 +83,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = Services(settings)
+    observability.install(app, app.state.services, _version(), json_logs=settings.log_json)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -92,6 +97,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     v1.include_router(videos.router)
     v1.include_router(search.router)
     v1.include_router(ask.router)
+    v1.include_router(openai_compat.router)
     app.include_router(v1)
     # the page last, so /v1, /healthz and /docs win over its files
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

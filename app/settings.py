@@ -41,6 +41,7 @@ class AppSettings(ServiceSettings):
     requeue_on_start: bool = True  # re-enqueue unfinished jobs when the gateway starts
     # load the query embedders in the background at start, so the first search is not slow
     warm_up: bool = True
+    log_json: bool = False  # one JSON object per log line (with the request id)
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

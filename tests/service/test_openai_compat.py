@@ -1,0 +1,120 @@
+"""The OpenAI-compatible face through the real `openai` client (sync and async, streaming and
+not) against the gateway, over a video indexed with `vidrag index` and the offline models."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import AppSettings
+from tests import synth
+
+pytestmark = pytest.mark.slow
+QUESTION = "Which gate does flight BA 4022 leave from?"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
+    data = tmp_path_factory.mktemp("openai") / "data"
+    card = synth.save_png(synth.text_card(["FLIGHT BA 4022", "GATE A34"]), "gate-card")
+    speech = synth.speech_wav("Passengers for London, please go to the gate shown on the board.")
+    video = synth.still_with_speech(card, speech, 12.0)
+    env = {**os.environ, "VIDRAG_DATA_DIR": str(data), "VIDRAG_HF_OFFLINE": "true"}
+    env["VIDRAG_DETECT__BACKEND"] = "none"  # objects play no part here; keeps the test short
+    cli = Path(sys.executable).with_name("vidrag")
+    p = subprocess.run([str(cli), "index", str(video)], env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+    settings = AppSettings(
+        data_dir=data, hf_offline=True, warm_up=False, detect={"backend": "none"}
+    )
+    with TestClient(create_app(settings)) as client:
+        ids = [v["id"] for v in client.get("/v1/videos").json()["videos"]]
+        assert len(ids) == 1, "the video indexed by the CLI is in the service's library"
+        yield client, ids[0]
+
+
+def _client(gateway: tuple[TestClient, str]) -> openai.OpenAI:
+    http, _ = gateway
+    return openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=http)
+
+
+def test_models_list_names_the_answer_modes(gateway: Any) -> None:
+    models = _client(gateway).models.list()
+    assert [m.id for m in models.data] == ["extractive"]  # no LMM configured here
+    assert all(m.object == "model" for m in models.data)
+
+
+def test_chat_completion_answers_with_citations(gateway: Any) -> None:
+    _, video_id = gateway
+    r = _client(gateway).chat.completions.create(
+        model="extractive",
+        messages=[{"role": "user", "content": QUESTION}],
+        extra_body={"video_ids": [video_id], "top_k": 3},
+    )
+    text = r.choices[0].message.content or ""
+    assert "A34" in text and r.choices[0].finish_reason == "stop"
+    citations = r.model_extra["citations"]  # type: ignore[index]
+    assert citations and citations[0]["video_id"] == video_id
+    assert citations[0]["mark"] in text  # the [hh:mm:ss] mark stands in the text
+    assert r.usage and r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
+def test_streamed_chat_completion_ends_with_citations(gateway: Any) -> None:
+    stream = _client(gateway).chat.completions.create(
+        model="extractive", messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "A34" in text
+    last = chunks[-1]
+    assert last.choices[0].finish_reason == "stop"
+    assert last.model_extra and last.model_extra["citations"]
+
+
+def test_async_client_streams_too(gateway: Any) -> None:
+    http, _ = gateway
+
+    async def run() -> str:
+        transport = httpx.ASGITransport(app=http.app)  # the app already started by the fixture
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as h:
+            client = openai.AsyncOpenAI(base_url="http://testserver/v1", api_key="x", http_client=h)
+            stream = await client.chat.completions.create(
+                model="extractive", messages=[{"role": "user", "content": QUESTION}], stream=True
+            )
+            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    assert "A34" in asyncio.run(run())
+
+
+def test_bad_requests_raise_openai_errors(gateway: Any) -> None:
+    client = _client(gateway)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="extractive", messages=[])
+    assert e.value.body and e.value.body["type"] == "validation_error"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(
+            model="extractive", messages=[{"role": "assistant", "content": "hi"}]
+        )
+    with pytest.raises(openai.NotFoundError) as nf:
+        client.chat.completions.create(
+            model="gpt-nothing", messages=[{"role": "user", "content": QUESTION}]
+        )
+    assert nf.value.code == "model_not_found"
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model="extractive",
+            messages=[{"role": "user", "content": QUESTION}],
+            extra_body={"video_ids": ["nosuchvideo"]},
+        )
