@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from indexer.extractors.base import Availability
-from indexer.index import _raw_tokens, write_video_index
+from indexer.search.tokens import raw_tokens
+from indexer.search.video_index import write_video_index
 from indexer.settings import IndexSettings
 from indexer.store import Library
 from indexer.types import Clip, ClipDoc, Evidence
@@ -36,7 +37,7 @@ class HashEmbedder:
     def embed(self, texts: Sequence[str], *, query: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
         for i, t in enumerate(texts):
-            for w in _raw_tokens(t):  # the keyword tokenizer's words, unstemmed
+            for w in raw_tokens(t):  # the keyword tokenizer's words, unstemmed
                 out[i] += self._word(SYNONYMS.get(w, w))
             n = np.linalg.norm(out[i])
             out[i] = out[i] / n if n else self._word("<empty>")

@@ -10,20 +10,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from indexer import index as index_mod
 from indexer.errors import VideoNotReady
-from indexer.index import (
-    CLIP_BLOCK,
-    FLAT,
-    IVF,
-    IVF_SQ8,
-    KeywordIndex,
-    VectorIndex,
-    VideoIndex,
-    bm25_search,
-    tokenize,
-    write_video_index,
-)
+from indexer.search import vectors as vectors_mod
+from indexer.search import video_index as video_index_mod
+from indexer.search.keyword import KeywordIndex, bm25_search
+from indexer.search.tokens import tokenize, unglue
+from indexer.search.vectors import FLAT, IVF, IVF_SQ8, VectorIndex
+from indexer.search.video_index import CLIP_BLOCK, VideoIndex, write_video_index
 from indexer.settings import IndexSettings
 from indexer.store import ArtifactStore
 from tests.index_helpers import HashEmbedder, clip_docs
@@ -70,7 +63,7 @@ def test_kind_follows_size(data):
 
 def test_compressed_above_the_byte_threshold(data, monkeypatch):
     x, ids, _ = data
-    monkeypatch.setattr(index_mod, "COMPRESS_ABOVE_BYTES", x.nbytes - 1)
+    monkeypatch.setattr(vectors_mod, "COMPRESS_ABOVE_BYTES", x.nbytes - 1)
     assert VectorIndex.build(x, ids, SMALL).kind == IVF_SQ8
 
 
@@ -161,7 +154,7 @@ def test_save_is_atomic(data, tmp_path, monkeypatch):
             f.write(b"half an index")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(index_mod.faiss, "write_index", broken)
+    monkeypatch.setattr(vectors_mod.faiss, "write_index", broken)
     with pytest.raises(RuntimeError):
         VectorIndex.build(x[:5], ids[:5], SMALL).save(path)
     monkeypatch.undo()
@@ -371,7 +364,7 @@ def test_incomplete_write_is_invisible(tmp_path, monkeypatch):
     def crash(*a, **k):
         raise OSError("killed")
 
-    monkeypatch.setattr(index_mod, "_pack_clips", crash)
+    monkeypatch.setattr(video_index_mod, "_pack_clips", crash)
     with pytest.raises(OSError):
         write(store, ["new content"])
     monkeypatch.undo()
@@ -380,7 +373,7 @@ def test_incomplete_write_is_invisible(tmp_path, monkeypatch):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(index_mod.faiss.get_num_gpus() == 0, reason="FAISS sees no GPU")
+@pytest.mark.skipif(vectors_mod.faiss.get_num_gpus() == 0, reason="FAISS sees no GPU")
 @pytest.mark.parametrize("kind", [FLAT, IVF])
 def test_gpu_search_matches_cpu(data, kind):
     x, ids, q = data
@@ -393,8 +386,6 @@ def test_gpu_search_matches_cpu(data, kind):
 
 def test_words_glued_by_ocr_are_found():
     """OCR often drops the spaces of Latin text ("NOLITTER"); questions never glue words."""
-    from indexer.index import KeywordIndex, tokenize, unglue
-
     kw = KeywordIndex.build(
         ["@港区MINATO CITY NOLITTER", "Reduceyourriskofcoronavirusinfection"], [0, 1]
     )

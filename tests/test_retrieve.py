@@ -10,10 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import retrieve
 from indexer.errors import InvalidQuery, ModelUnavailable, VideoNotFound, VideoNotReady
-from indexer.index import FLAT, IVF, write_video_index
-from indexer.retrieve import Searcher, reciprocal_rank_fusion
+from indexer.search import library as library_mod
+from indexer.search import searcher as searcher_mod
+from indexer.search.fusion import reciprocal_rank_fusion
+from indexer.search.keyword import bm25_search
+from indexer.search.searcher import Searcher
+from indexer.search.vectors import FLAT, IVF
+from indexer.search.video_index import write_video_index
 from indexer.settings import IndexSettings, Settings
 from indexer.store import Library
 from tests.index_helpers import FakeExtractors, HashEmbedder, add_video, clip_docs
@@ -260,7 +264,7 @@ def test_concurrent_searches_while_a_video_arrives(lib):
 def keyword_scores(searcher: Searcher, query: str) -> dict[tuple[str, int], float]:
     """Every clip's BM25 score in the searcher's library keyword index, by (video, position)."""
     st = searcher._state
-    found = retrieve.bm25_search(
+    found = bm25_search(
         [st.main, *st.recent],
         query,
         st.next_row,
@@ -271,7 +275,7 @@ def keyword_scores(searcher: Searcher, query: str) -> dict[tuple[str, int], floa
     )
     out = {}
     for row, score in found:
-        v = st.order[int(np.searchsorted(st.los, row, side="right")) - 1]
+        v = st.video_of(row)
         out[(v.vid, row - v.lo)] = score
     return out
 
@@ -279,7 +283,7 @@ def keyword_scores(searcher: Searcher, query: str) -> dict[tuple[str, int], floa
 def test_incremental_state_matches_a_fresh_searcher(tmp_path, monkeypatch):
     """Videos arriving one by one (keyword parts kept apart, merged, compacted) and leaving
     (removed rows hidden) score every clip as a Searcher that loads them all at once does."""
-    monkeypatch.setattr(retrieve, "RECENT_MAX", 2)
+    monkeypatch.setattr(library_mod, "RECENT_MAX", 2)
     settings, library, searcher = make(tmp_path, text=HashEmbedder())
     rng = np.random.default_rng(3)
     words = [f"w{i}" for i in range(60)]
@@ -307,11 +311,13 @@ def test_incremental_state_matches_a_fresh_searcher(tmp_path, monkeypatch):
 
 def test_unchanged_library_is_not_listed_again(lib, monkeypatch):
     settings, library, searcher = lib
-    monkeypatch.setattr(retrieve, "SETTLE_NS", 0)  # treat the folder's mtime as settled at once
+    monkeypatch.setattr(searcher_mod, "SETTLE_NS", 0)  # treat the folder's mtime as settled at once
     searcher.search("gate")
     calls = []
-    real_scan = searcher._scan
-    monkeypatch.setattr(searcher, "_scan", lambda: calls.append(1) or real_scan())
+    real_scan = searcher_mod.scan_library
+    monkeypatch.setattr(
+        searcher_mod, "scan_library", lambda root: calls.append(1) or real_scan(root)
+    )
     searcher.search("gate")
     assert calls == []  # one stat of the folder sufficed
     time.sleep(0.05)  # past the folder's mtime clock tick
