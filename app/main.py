@@ -23,7 +23,7 @@ from app import observability
 from app.deps import Services, require_api_key
 from app.errors import install_error_handlers
 from app.jobs import sweep, sweep_forever
-from app.routes import ask, health, openai_compat, search, videos
+from app.routes import ask, health, openai_compat, search, transcript, videos
 from app.settings import AppSettings
 
 log = logging.getLogger("vidrag.gateway")
@@ -95,6 +95,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
     v1.include_router(videos.router)
+    v1.include_router(transcript.router)
     v1.include_router(search.router)
     v1.include_router(ask.router)
     v1.include_router(openai_compat.router)
