@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.deps import Services, valid_video_id
 from app.errors import InvalidTopK
-from app.schemas import EvidencePublic, HitPublic
+from app.schemas import EvidencePublic, HitPublic, clip_urls
 from indexer.catalog import READY
 from indexer.errors import InvalidQuery, VideoNotFound, VideoNotReady
 from indexer.types import Hit
@@ -67,6 +67,7 @@ def public_hits(services: Services, hits: list[Hit]) -> list[HitPublic]:
             end_s=round(h.end_s, 3),
             score=float(h.score),
             evidence=[EvidencePublic(**e.model_dump()) for e in h.evidence],
+            **clip_urls(h.video_id, h.start_s, h.end_s),
         )
         for h in hits
     ]

@@ -113,6 +113,16 @@ class EvidencePublic(BaseModel):
     end_s: float
 
 
+def clip_urls(video_id: str, start_s: float, end_s: float) -> dict[str, str]:
+    """Where a player and a thumbnail strip find a clip: the media URL with a Media Fragment
+    (`#t=start,end`, which browsers' <video> honour) and a frame from its middle."""
+    mid = (start_s + end_s) / 2
+    return {
+        "clip_url": f"/v1/videos/{video_id}/media#t={start_s:.3f},{end_s:.3f}",
+        "thumbnail_url": f"/v1/videos/{video_id}/frames/{mid:.3f}",
+    }
+
+
 class HitPublic(BaseModel):
     video_id: str
     title: str
@@ -121,6 +131,8 @@ class HitPublic(BaseModel):
     end_s: float
     score: float
     evidence: list[EvidencePublic]
+    clip_url: str = Field(description="the video's media URL with `#t=start,end` for this clip")
+    thumbnail_url: str = Field(description="a JPEG frame from the middle of the clip")
 
 
 class SearchRequest(_Request):
