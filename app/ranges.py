@@ -14,7 +14,9 @@ from starlette.responses import StreamingResponse
 from app.errors import RangeNotSatisfiable
 
 CHUNK = 256 * 1024
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# at most 19 digits: no file is larger, and longer numbers would not even parse (int() refuses
+# strings of over 4,300 digits) -- a malformed header, answered 416 like any other
+_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")
 MEDIA_TYPES = {
     ".mkv": "video/x-matroska",
     ".webm": "video/webm",

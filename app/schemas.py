@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +51,12 @@ class CapabilityPublic(BaseModel):
     reason: str = ""
 
 
+def _utc(t: datetime | None) -> Any:
+    """The catalog stores UTC; SQLite hands it back without a zone, so say which it is (the
+    schema promises RFC 3339 `date-time`, which needs one)."""
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
+
+
 class VideoPublic(BaseModel):
     id: str
     title: str
@@ -90,10 +96,10 @@ class VideoPublic(BaseModel):
             clip_count=v.clip_count,
             media=v.media,
             attempts=v.attempts,
-            created_at=v.created_at,
-            started_at=v.started_at,
-            finished_at=v.finished_at,
-            updated_at=v.updated_at,
+            created_at=_utc(v.created_at),
+            started_at=_utc(v.started_at),
+            finished_at=_utc(v.finished_at),
+            updated_at=_utc(v.updated_at),
             media_url=f"/v1/videos/{v.id}/media",
         )
 

@@ -69,6 +69,8 @@ async def _json_body(request: Request) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise MalformedJson("the request body is not valid JSON") from None
+    except RecursionError:  # thousands of nested brackets: not a body any client means
+        raise MalformedJson("the request body nests too deeply") from None
 
 
 def _check_fields(title: str | None, language: str | None) -> tuple[str | None, str | None]:
@@ -144,7 +146,8 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
 def list_videos(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # bounded to what a signed 64-bit database column holds: a larger one is a 422, not a 500
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> VideoList:
     """Videos, newest first, with their status and progress."""
     states, total = services.catalog.list_videos(limit=limit, offset=offset)
