@@ -20,7 +20,12 @@ from app.answer.settings import LMMSettings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
-SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "VLLM_API_KEY": "vllm-secret"}
+SECRETS = {
+    "POSTGRES_PASSWORD": "pg-secret",
+    "VLLM_API_KEY": "vllm-secret",
+    "VIDRAG_API_KEYS": "k1,k2",
+    "VLLM_MODEL_REVISION": "0123abc",
+}
 
 
 def compose_cmd() -> list[str] | None:
@@ -109,7 +114,15 @@ def test_services_and_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("worker", "vllm"):
         (dev,) = services[name]["deploy"]["resources"]["reservations"]["devices"]
         assert dev["driver"] == "nvidia" and "gpu" in dev["capabilities"]
-    assert services["vllm"]["image"].startswith("vllm/vllm-openai")
+    image = services["vllm"]["image"]
+    assert image.startswith("vllm/vllm-openai:v"), "a pinned release, never latest"
+    assert flag([str(c) for c in services["vllm"]["command"]], "--revision") == "0123abc"
+    # published on loopback unless the operator says otherwise, and never without keys
+    (port,) = services["gateway"]["ports"]
+    # compose v2 writes a mapping, docker-compose 1.x the short "ip:host:container" string
+    host_ip = port["host_ip"] if isinstance(port, dict) else port.split(":")[0]
+    assert host_ip == "127.0.0.1", port
+    assert services["gateway"]["environment"]["VIDRAG_API_KEYS"] == "k1,k2"
 
     gw_env = services["gateway"]["environment"]
     lmm = gateway_lmm(gw_env, monkeypatch)
