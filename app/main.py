@@ -23,8 +23,10 @@ from app import observability
 from app.deps import Services, require_api_key
 from app.errors import install_error_handlers
 from app.jobs import sweep, sweep_forever
+from app.limits import BodyLimits
 from app.routes import ask, health, openai_compat, search, transcript, videos
 from app.settings import AppSettings
+from app.upload import MULTIPART_OVERHEAD
 
 log = logging.getLogger("vidrag.gateway")
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -83,6 +85,14 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = Services(settings)
+    app.add_middleware(
+        BodyLimits,
+        # the multipart envelope around the file adds a little; the upload code checks the file
+        upload_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD,
+        other_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+    )
+    # added last, so outermost: refusals by the limits above carry a request id too
     observability.install(app, app.state.services, _version(), json_logs=settings.log_json)
     install_error_handlers(app)
     if settings.cors_origins:

@@ -33,6 +33,9 @@ class AppSettings(ServiceSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_upload_bytes: int = 4 * 1024**3
     max_field_bytes: int = 4096  # title, language: small text fields of the upload form
+    max_body_bytes: int = 1024**2  # every other request body (JSON)
+    # a client that sends no part of its body for this long is answered 408 and let go
+    body_timeout_s: float = 30.0
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     lmm: LMMSettings = Field(default_factory=LMMSettings)  # empty base_urls: extractive answers

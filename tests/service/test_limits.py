@@ -4,16 +4,22 @@ thousands deep; and every timestamp says its time zone."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import AppSettings
 from tests import synth
+from tests.service.conftest import free_port, wait_http
 
 
 @pytest.fixture
@@ -51,3 +57,70 @@ def test_range_with_thousands_of_digits_is_416_and_times_carry_a_zone(client: Te
     r = client.get(media, headers={"Range": "bytes=" + "9" * 5000 + "-"})
     assert r.status_code == 416 and r.json()["error"]["type"] == "range_not_satisfiable"
     assert client.get(media, headers={"Range": "bytes=0-9"}).status_code == 206
+
+
+# --- over a real socket: what a slow or lying client does to a real server ----------------------
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "VIDRAG_DATA_DIR": str(tmp_path / "data"),
+        "VIDRAG_HF_OFFLINE": "true",
+        "VIDRAG_WARM_UP": "false",
+        "VIDRAG_BODY_TIMEOUT_S": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", 30)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _raw(addr: tuple[str, int], head: bytes, body: bytes = b"", wait_s: float = 10) -> bytes:
+    with socket.create_connection(addr, timeout=wait_s) as s:
+        s.sendall(head + body)
+        out = b""
+        while True:  # the whole reply: the server closes after an error it answers mid-body
+            head, _, rest = out.partition(b"\r\n\r\n")
+            length = [int(v) for k, _, v in (h.partition(b": ") for h in head.split(b"\r\n"))
+                      if k.lower() == b"content-length"]  # fmt: skip
+            if length and len(rest) >= length[0]:
+                return out
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def test_declared_huge_body_is_refused_before_it_is_sent(server: tuple[str, int]) -> None:
+    head = (
+        b"POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000000000000\r\n\r\n"
+    )
+    reply = _raw(server, head)  # nothing of the body is sent: the answer must not wait for it
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    upload = (
+        b"POST /v1/videos HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+        b"Content-Length: " + b"9" * 40 + b"\r\n\r\n"
+    )
+    # a number that long is refused by the HTTP parser itself (400) or by us (413): a 4xx
+    assert _raw(server, upload)[9:12] in (b"400", b"413")
+
+
+def test_a_stalled_body_is_answered_408_and_the_server_stays_up(server: tuple[str, int]) -> None:
+    head = (
+        b"POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n"
+    )
+    reply = _raw(server, head, b'{"query": "half a bo')  # ...and then nothing more
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b'"type":"request_timeout"' in reply and b"x-request-id" in reply
+    with httpx.Client() as c:
+        assert c.get(f"http://{server[0]}:{server[1]}/healthz").status_code == 200
