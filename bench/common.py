@@ -237,16 +237,23 @@ def free_port() -> int:
 
 class Service:
     """`vidrag serve` on a free loopback port with its own data directory, started in its own
-    process group and stopped (SIGTERM, then SIGKILL) on exit. Output goes to `log`."""
+    process group and stopped (SIGTERM, then SIGKILL) on exit. Output goes to `log`. With
+    `code`, the service runs that checkout's code (e.g. a git worktree of an older commit: its
+    directory goes first on PYTHONPATH and is the working directory) with this venv."""
 
-    def __init__(self, data_dir: Path, log: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, log: Path, code: Path | None = None, **env: str) -> None:
         self.data_dir, self.log = Path(data_dir), Path(log)
+        self.code = Path(code).resolve() if code else None
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = bench_env(self.data_dir)
         self.env.setdefault("VIDRAG_QUEUE_PREFIX", f"bench{os.getpid()}")
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.env.update(env)
+        if self.code:
+            self.env["PYTHONPATH"] = os.pathsep.join(
+                [str(self.code), *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Service:
@@ -259,7 +266,12 @@ class Service:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = self.log.open("wb")
         self.proc = subprocess.Popen(
-            cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            env=self.env,
+            cwd=self.code,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:

@@ -1,13 +1,14 @@
-"""Ingest throughput: index a long 1280x720 30 fps haystack video into a fresh library and report
+"""Ingest throughput: index a long 1280x720 25 fps haystack video into a fresh library and report
 video-seconds per wall-second for each stage and in total, and the peak memory of the process tree.
 
     .venv/bin/python -m bench.ingest                  # 10-minute video
     .venv/bin/python -m bench.ingest --minutes 60     # 60-minute video
     VIDRAG_DETECT__EVERY_S=4 .venv/bin/python -m bench.ingest --jobs 1   # try a knob
 
-The video (real filler footage, unrelated speech and a few needles: bench/haystack.py) is built
-once into bench/.cache. Parts run in `--jobs` processes as `vidrag index` runs them (default: one
-per core, at most one per part), then the parent merges them (`finish`). Settings come from the
+The video is the needle benchmark's realistic haystack (bench/realistic.py: real footage, real
+background talk, needles; one x264 pass), built once into bench/.cache. Parts run in `--jobs`
+processes as `vidrag index` runs them (default: one per core, at most one per part), then the
+parent merges them (`finish`). Settings come from the
 environment (`VIDRAG_*`); by default no model hub is contacted and YOLO comes from
 ../shared/models (bench/common.py). Devices are `auto`: the same command uses a GPU where one is.
 
@@ -28,13 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    CACHE,
     PeakMemory,
     bench_settings,
     machine,
     quotable,
     save,
-    seconds_key,
     table,
 )
 
@@ -62,16 +61,15 @@ def _run_part(root: str, k: int) -> float:
 
 
 def build_video(minutes: float, seed: int, size: tuple[int, int], fps: int) -> Any:
-    from bench.haystack import build_haystack
+    """The realistic haystack of the needle benchmark (bench/realistic.py): real footage, real
+    talk, needles, one x264 pass; built once into bench/.cache."""
+    from bench.realistic import build_haystack
 
-    w, h = size
-    shape = "" if (w, h, fps) == (1280, 720, 30) else f"-{w}x{h}-{fps}fps"
-    dest = CACHE / f"ingest-{minutes:g}min{shape}-seed{seed}.mp4"
     started = time.perf_counter()
-    hay = build_haystack(dest, seconds_key(minutes), seed, needles_per_kind=2, size=size, fps=fps)
+    hay = build_haystack(minutes, seed, size=size, fps=fps)
     took = time.perf_counter() - started
     if took > 5:
-        print(f"built {dest.name} in {took:.0f} s", file=sys.stderr)
+        print(f"built {hay.path.name} in {took:.0f} s", file=sys.stderr)
     return hay
 
 
@@ -128,7 +126,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=0, help="parts in parallel (0: one per core)")
     ap.add_argument("--size", default="1280x720")
-    ap.add_argument("--fps", type=int, default=30)
+    ap.add_argument("--fps", type=int, default=25)
     ap.add_argument("--config", default="", help="name of this run in the JSON (default: derived)")
     ap.add_argument("--keep", type=Path, help="index into this directory and keep it")
     a = ap.parse_args()

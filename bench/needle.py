@@ -1,244 +1,230 @@
-"""Needle-in-a-video-haystack retrieval through the HTTP service: recall@1, recall@5 and MRR of
-`POST /v1/search` per needle kind, the answer-word hit rate of `POST /v1/ask`, and what uniform
-frame sampling (what a frames-only video LMM sees) would catch.
+"""Needle-in-a-video-haystack through the HTTP service, on realistic haystacks (bench/realistic.py):
+per-kind recall@1/@5 and MRR of `POST /v1/search`, answer and citation hits of `POST /v1/ask`,
+the absent-question check, the uniform-frame baseline, and ingest speed with the machine's load.
 
-    .venv/bin/python -m bench.needle                    # 20- and 60-minute videos
-    .venv/bin/python -m bench.needle --minutes 20       # one length
+    .venv/bin/python -m bench.needle --minutes 10            # one run, appended to the results
+    .venv/bin/python -m bench.needle --minutes 60 --seed 1
+    .venv/bin/python -m bench.needle summary                 # medians over the recorded runs
+    .venv/bin/python -m bench.needle --code /tmp/base-wt     # the service from another checkout
 
-Each video is a haystack (bench/haystack.py: real filler footage and unrelated speech) with
-several needles of each kind at seeded random times: a spoken sentence, a sign or infographic,
-a photo of objects. `vidrag serve` runs on a free loopback port with a temporary data
-directory; the videos are uploaded over HTTP and polled until ready; then each needle's
-question goes to /v1/search (top 20, that video only) and /v1/ask (extractive).
-
-Scoring. A hit counts when its clip overlaps the needle's span. The haystack repeats each
-needle's content at several times (two sources per kind), so hits on the *other* copies of the
-same content are removed before ranking (they are right answers too, just not this needle):
-rank = position of the first hit on this needle among the hits not on its twins. The looser
-"any copy" recall (a hit on any copy) is reported beside it. /v1/ask counts when its answer
-text contains one of the needle's answer words.
-
-Baseline: N frames evenly spaced over the video (the centres of N equal segments, as frame-
-sampling video LMMs take them); a needle is caught when at least one sampled time falls in its
-span. Speech needles are audio: a sampled frame shows the speaker at best, so for them this
-is an upper bound. Results go to bench/results/needle.json."""
+A run builds (or reuses) the haystack, starts `vidrag serve` as a user runs it (embedded worker,
+offline defaults: no model hub; YOLO from ../shared/models when there) on a loopback port with an
+empty data directory, uploads the video over HTTP and polls it until ready, then asks every
+needle's question: /v1/search (top 20, the whole library) and /v1/ask (the service's answer mode:
+extractive unless `--lmm-url`). Scoring: bench/needle_score.py. Each run APPENDS one JSON line to
+bench/results/needle-runs.jsonl (nothing is overwritten); `summary` prints the medians per
+configuration (length, answer mode, ASR and text models) with library size and load."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import subprocess
 import tempfile
+import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.common import (
-    CACHE,
-    RESULTS,
-    Service,
-    machine,
-    quotable,
-    save,
-    seconds_key,
-    table,
-    upload_and_wait,
+from bench.common import RESULTS, Service, machine, percentiles, table, upload_and_wait
+from bench.needle_report import RUNS, append_run, print_summary
+from bench.needle_score import (
+    absent_ok,
+    contains_answer,
+    overlaps,
+    rank_of,
+    summarize,
+    uniform_frames,
 )
-from bench.haystack import Haystack, Needle, build_haystack
+from bench.realistic import Haystack, build_haystack
 
-KINDS = ("speech", "text", "object")
-GOAL_RECALL5 = 0.9  # overall needle recall@5 on the 60-minute videos
 TOP_K = 20
+GOALS = {"recall@5": 0.85, "speech_recall@5": 0.85, "answer_hit": 0.6, "x_realtime": 6.0}
 
 
-def build(minutes: float, seed: int, per_kind: int | None) -> Haystack:
-    n = per_kind or max(2, round(minutes / 5))
-    dest = CACHE / f"needle-{minutes:g}min-seed{seed}.mp4"
+class LoadSampler:
+    """The 1-minute load average every `every_s` while a block runs (mean and max)."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.every_s, self.samples = every_s, [os.getloadavg()[0]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.samples.append(os.getloadavg()[0])
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def report(self) -> dict[str, float]:
+        s = self.samples
+        return {"mean": round(sum(s) / len(s), 2), "max": round(max(s), 2), "samples": len(s)}
+
+
+def code_version(code: Path) -> dict[str, Any]:
+    """The commit the service ran, and how many product files differed from it."""
+
+    def git(*args: str) -> str:
+        p = subprocess.run(["git", "-C", str(code), *args], capture_output=True, text=True)
+        return p.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "app", "indexer", "workers").splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": len(changed)}
+
+
+def ask_needle(client: Any, vid: str, needle: dict[str, Any]) -> dict[str, Any]:
+    """Search and ask one needle's question; the row of the results."""
     started = time.perf_counter()
-    hay = build_haystack(dest, seconds_key(minutes), seed, needles_per_kind=n)
-    if time.perf_counter() - started > 5:
-        print(f"built {dest.name} in {time.perf_counter() - started:.0f} s", flush=True)
-    return hay
-
-
-def overlaps(hit: dict[str, Any], n: Needle) -> bool:
-    return bool(hit["start_s"] < n.end_s and hit["end_s"] > n.start_s)
-
-
-def sampled_times(duration_s: float, n: int) -> list[float]:
-    return [(i + 0.5) * duration_s / n for i in range(n)]
-
-
-def frame_baseline(hay: Haystack, n: int) -> dict[str, float]:
-    times = sampled_times(hay.duration_s, n)
-    out: dict[str, float] = {}
-    for kind in (*KINDS, "all"):
-        needles = [x for x in hay.needles if kind in ("all", x.kind)]
-        caught = [any(x.start_s <= t <= x.end_s for t in times) for x in needles]
-        out[kind] = round(sum(caught) / len(caught), 3) if caught else float("nan")
-    return out
-
-
-def rank_of(hits: list[dict[str, Any]], needle: Needle, twins: list[Needle]) -> int | None:
-    """1-based rank of the first hit on `needle` after dropping hits only on its twins."""
-    kept = [h for h in hits if overlaps(h, needle) or not any(overlaps(h, t) for t in twins)]
-    for i, h in enumerate(kept, 1):
-        if overlaps(h, needle):
-            return i
-    return None
-
-
-def evaluate(client: Any, vid: str, hay: Haystack) -> dict[str, Any]:
-    """Search and ask every needle's question against video `vid`."""
-    rows: list[dict[str, Any]] = []
-    search_ms: list[float] = []
-    for needle in hay.needles:
-        twins = [t for t in hay.needles if t is not needle and t.query == needle.query]
-        started = time.perf_counter()
-        r = client.post(
-            "/v1/search", json={"query": needle.query, "video_ids": [vid], "top_k": TOP_K}
-        )
-        search_ms.append((time.perf_counter() - started) * 1000)
-        r.raise_for_status()
-        hits = r.json()["hits"]
-        rank = rank_of(hits, needle, twins)
-        any_copy = next(
-            (i for i, h in enumerate(hits, 1) if any(overlaps(h, x) for x in [needle, *twins])),
-            None,
-        )
-        a = client.post("/v1/ask", json={"question": needle.query, "video_ids": [vid]})
-        a.raise_for_status()
-        answer = a.json()
-        text = answer["answer"].casefold()
-        rows.append(
+    r = client.post("/v1/search", json={"query": needle["question"], "top_k": TOP_K})
+    search_ms = (time.perf_counter() - started) * 1000
+    r.raise_for_status()
+    hits = r.json()["hits"]
+    a = client.post("/v1/ask", json={"question": needle["question"]})
+    a.raise_for_status()
+    answer = a.json()
+    return {
+        **{k: needle[k] for k in ("id", "kind", "synthetic", "language", "show", "under_voice")},
+        **{k: needle[k] for k in ("start_s", "end_s", "question", "answer_words")},
+        "rank": rank_of(hits, needle, vid),
+        "search_ms": round(search_ms, 1),
+        "top_hits": [
             {
-                "kind": needle.kind,
-                "start_s": needle.start_s,
-                "end_s": needle.end_s,
-                "query": needle.query,
-                "rank": rank,
-                "rank_any_copy": any_copy,
-                "top_hit": [hits[0]["start_s"], hits[0]["end_s"]] if hits else None,
-                "top_evidence": [f"{e['modality']}: {e['text'][:80]}" for e in hits[0]["evidence"]]
-                if hits
-                else [],
-                "answer_hit": any(w.casefold() in text for w in needle.answer_words),
-                "answer_cites_needle": any(
-                    c["start_s"] < needle.end_s and c["end_s"] > needle.start_s
-                    for c in answer.get("citations", [])
-                ),
-                "answer": answer["answer"][:200],
+                "span": [h["start_s"], h["end_s"]],
+                "evidence": [f"{e['modality']}: {e['text'][:100]}" for e in h["evidence"]][:4],
             }
+            for h in hits[:3]
+        ],
+        "answer_hit": contains_answer(answer["answer"], needle["answer_words"]),
+        "citation_hit": any(overlaps(c, needle, vid) for c in answer.get("citations", [])),
+        "citations": len(answer.get("citations", [])),
+        "answer": answer["answer"][:1500],
+    }
+
+
+def run_once(hay: Haystack, a: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    env = {"VIDRAG_LMM__BASE_URLS": a.lmm_url} if a.lmm_url else {}
+    code = Path(a.code or Path(__file__).resolve().parents[1])
+    before = machine()
+    with tempfile.TemporaryDirectory(prefix="vidrag-needle-") as tmp:
+        data = Path(a.keep_data or Path(tmp) / "data")
+        with (
+            Service(data, Path(tmp) / "serve.log", code=a.code, **env) as svc,
+            httpx.Client(base_url=svc.url, timeout=300) as client,
+        ):
+            ready = client.get("/readyz").json()
+            with LoadSampler() as load:
+                body = upload_and_wait(client, hay.path, a.timeout_min * 60)
+            rows = [ask_needle(client, body["id"], n) for n in hay.needles]
+            absent = []
+            for q in hay.meta["absent_questions"]:
+                ans = client.post("/v1/ask", json={"question": q}).json()
+                absent.append({"question": q, "ok": absent_ok(ans), "answer": ans["answer"][:300]})
+            library = client.get("/v1/videos").json()["videos"]
+    caps = body["capabilities"]
+    return {
+        "date": before["date"],
+        "code": code_version(code),
+        "minutes": hay.meta["minutes"],
+        "seed": hay.meta["seed"],
+        "video": hay.path.name,
+        "haystack_key": hay.meta["key"],
+        "size": hay.meta["size"],
+        "duration_s": hay.duration_s,
+        "library": {
+            "videos": len(library),
+            "hours": round(sum(v["duration_s"] for v in library) / 3600, 2),
+        },
+        "answer_mode": ready.get("answer_model", "?"),
+        "asr": f"{caps['asr'].get('backend', '')} {caps['asr'].get('model', '')}".strip()
+        if caps["asr"]["ok"]
+        else "off",
+        "text_embedder": caps["text"].get("model", "") if caps["text"]["ok"] else "off",
+        "capabilities": caps,
+        "ingest": {
+            "ready_s": body["ready_s"],
+            "upload_s": body["upload_s"],
+            "x_realtime": round(hay.duration_s / body["ready_s"], 2),
+            "clips": body["clip_count"],
+        },
+        "load": {
+            "before": before["load_avg"],
+            "during_ingest": load.report(),
+            "cores": before["cores"],
+        },
+        "machine": {k: before[k] for k in ("host", "cores", "memory_gib", "cpu", "gpu")},
+        "summary": summarize(rows),
+        "absent": absent,
+        "uniform_frames": {
+            f"{n}": uniform_frames(hay.duration_s, hay.needles, n) for n in (32, 64)
+        },
+        "search_ms": percentiles([r["search_ms"] for r in rows]),
+        "keyframe_aligned_pictures": len(hay.meta["picture_needles_starting_on_a_keyframe"]),
+        "needles": rows,
+    }
+
+
+def report(run: dict[str, Any]) -> None:
+    s = run["summary"]
+    print(
+        f"\n{run['minutes']:g}-minute haystack {run['video']}: {len(run['needles'])} needles; "
+        f"ASR {run['asr']}; text {run['text_embedder']}; answers: {run['answer_mode']}\n"
+        f"ingest {run['ingest']['ready_s']:.0f} s = {run['ingest']['x_realtime']:.1f}x realtime, "
+        f"load before {run['load']['before'][0]}, during {run['load']['during_ingest']['mean']} "
+        f"(max {run['load']['during_ingest']['max']}) on {run['load']['cores']} cores"
+    )
+    u32, u64 = run["uniform_frames"]["32"], run["uniform_frames"]["64"]
+    print(
+        table(
+            [
+                {"group": g, **v, "frames32": u32.get(g), "frames64": u64.get(g)}
+                for g, v in s.items()
+            ]
         )
-    return {"needles": rows, "search_ms": search_ms}
-
-
-def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        groups[r["kind"]].append(r)
-        groups["all"].append(r)
-    out = {}
-    for kind in (*KINDS, "all"):
-        g = groups.get(kind, [])
-        if not g:
-            continue
-        n = len(g)
-        ranks = [r["rank"] for r in g]
-        out[kind] = {
-            "needles": n,
-            "recall@1": round(sum(1 for x in ranks if x == 1) / n, 3),
-            "recall@5": round(sum(1 for x in ranks if x is not None and x <= 5) / n, 3),
-            "mrr": round(sum(1 / x for x in ranks if x) / n, 3),
-            "recall@5_any_copy": round(
-                sum(1 for r in g if r["rank_any_copy"] and r["rank_any_copy"] <= 5) / n, 3
-            ),
-            "ask_answer_word": round(sum(r["answer_hit"] for r in g) / n, 3),
-            "ask_cites_needle": round(sum(r["answer_cites_needle"] for r in g) / n, 3),
-        }
-    return out
+    )
+    print(
+        "absent questions:",
+        ", ".join(f"{x['question']!r} {'ok' if x['ok'] else 'FAILED'}" for x in run["absent"]),
+    )
+    misses = [r for r in run["needles"] if not r["rank"] or r["rank"] > 5]
+    for r in misses:
+        top = r["top_hits"][0]["evidence"][:1] if r["top_hits"] else []
+        print(f"  miss {r['kind']:6} {r['id']:20} rank {r['rank']}  top: {top}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--minutes", type=float, nargs="+", default=[20.0, 60.0])
+    ap.add_argument("command", nargs="?", default="run", choices=["run", "summary"])
+    ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--needles-per-kind", type=int, help="default: one per 5 minutes, at least 2")
-    ap.add_argument("--timeout-min", type=float, default=60.0, help="per video, upload to ready")
+    ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--runs", type=int, default=1, help="repeat the run (one line each)")
+    ap.add_argument("--testdata", type=Path, help="real media (default: ../shared/testdata)")
+    ap.add_argument("--code", type=Path, help="run the service from this checkout")
+    ap.add_argument("--lmm-url", help="an OpenAI-compatible server for answers (default: none)")
+    ap.add_argument("--keep-data", type=Path, help="index into this directory and keep it")
+    ap.add_argument("--timeout-min", type=float, default=120.0, help="upload to ready")
+    ap.add_argument("--results", type=Path, default=RESULTS / RUNS)
     a = ap.parse_args()
-    import httpx
-
-    hays = [build(m, a.seed, a.needles_per_kind) for m in a.minutes]
-    before = machine()
-    report: dict[str, Any] = {"machine": before, "videos": []}
-    saved = RESULTS / "needle.json"
-    # keep the other lengths of an earlier run (a 60-minute run need not redo the 20-minute one)
-    earlier = json.loads(saved.read_text()).get("videos", []) if saved.exists() else []
-    report["videos"] = [v for v in earlier if v["minutes"] not in a.minutes]
-    with tempfile.TemporaryDirectory(prefix="vidrag-needle-") as tmp:
-        log = Path(tmp) / "serve.log"
-        with (
-            Service(Path(tmp) / "data", log) as svc,
-            httpx.Client(base_url=svc.url, timeout=120) as client,
-        ):
-            ready = client.get("/readyz").json()
-            report["capabilities"] = ready.get("capabilities")
-            for minutes, hay in zip(a.minutes, hays, strict=True):
-                load_before = [round(x, 2) for x in os.getloadavg()]
-                body = upload_and_wait(client, hay.path, a.timeout_min * 60)
-                load_after = [round(x, 2) for x in os.getloadavg()]
-                result = evaluate(client, body["id"], hay)
-                summary = summarize(result["needles"])
-                baseline = {f"uniform_{n}": frame_baseline(hay, n) for n in (32, 64)}
-                report["videos"].append(
-                    {
-                        "minutes": minutes,
-                        "path": hay.path.name,
-                        "duration_s": hay.duration_s,
-                        "needles": len(hay.needles),
-                        "index_wall_s": body["ready_s"],
-                        "x_realtime_service": round(hay.duration_s / body["ready_s"], 2),
-                        "load_avg_during_index": [load_before, load_after],
-                        "quotable": quotable(load_before) and quotable(load_after),
-                        "clip_count": body["clip_count"],
-                        "capabilities": body["capabilities"],
-                        "summary": summary,
-                        "frame_baseline": baseline,
-                        "search_ms": result["search_ms"],
-                        "needle_results": result["needles"],
-                    }
-                )
-                rows = [
-                    {
-                        "kind": k,
-                        **v,
-                        **{f"frames{n}": baseline[f"uniform_{n}"][k] for n in (32, 64)},
-                    }
-                    for k, v in summary.items()
-                ]
-                print(
-                    f"\n{minutes:g}-minute video: {len(hay.needles)} needles, indexed through "
-                    f"the service in {body['ready_s']:.0f} s "
-                    f"({hay.duration_s / body['ready_s']:.1f}x realtime)"
-                )
-                print(table(rows))
-                save("needle", report)
-    sixty = [v for v in report["videos"] if v["minutes"] >= 60]
-    if sixty:
-        r5 = sum(v["summary"]["all"]["recall@5"] * v["needles"] for v in sixty) / sum(
-            v["needles"] for v in sixty
-        )
-        report["goal"] = {
-            "recall@5_60min": round(r5, 3),
-            "target": GOAL_RECALL5,
-            "met": r5 >= GOAL_RECALL5,
-        }
-        print(
-            f"\ngoal: recall@5 {r5:.3f} on 60-minute videos "
-            f"({'met' if r5 >= GOAL_RECALL5 else 'MISSED'}, target {GOAL_RECALL5})"
-        )
-    print(f"saved {save('needle', report)}")
+    if a.command == "summary":
+        print_summary(a.results)
+        return
+    w, h = (int(x) for x in a.size.split("x"))
+    started = time.perf_counter()
+    hay = build_haystack(a.minutes, a.seed, size=(w, h), testdata=a.testdata)
+    if time.perf_counter() - started > 5:
+        print(f"built {hay.path.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    for _ in range(a.runs):
+        run = run_once(hay, a)
+        report(run)
+        print(f"appended to {append_run(a.results, run)}")
 
 
 if __name__ == "__main__":
