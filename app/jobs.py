@@ -12,7 +12,8 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from indexer.catalog import Catalog, ServiceSettings
+from indexer.catalog import Catalog
+from indexer.service_settings import ServiceSettings
 
 log = logging.getLogger("vidrag.gateway")
 PREPARE_TASK = "vidrag.prepare"

@@ -1,4 +1,4 @@
-"""The Celery app, configured from the same settings as the gateway (`indexer.catalog`).
+"""The Celery app, configured from the same settings as the gateway (`indexer.service_settings`).
 
     celery -A workers.celery_app worker -Q vidrag.cpu,vidrag.gpu   # one worker for both queues
     celery -A workers.celery_app worker -Q vidrag.gpu -c 1          # a GPU host
@@ -11,7 +11,7 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_init
 
-from indexer.catalog import ServiceSettings
+from indexer.service_settings import ServiceSettings
 
 
 def make_celery(settings: ServiceSettings | None = None) -> Celery:

@@ -23,9 +23,10 @@ from celery import Task
 from celery.signals import task_failure, task_postrun, task_prerun, task_success, worker_ready
 from celery.worker import state
 
-from indexer.catalog import Catalog, ServiceSettings, part_step
+from indexer.catalog import Catalog, part_step
+from indexer.catalog.progress import StepLost
 from indexer.errors import VidragError
-from workers.progress import StepLost
+from indexer.service_settings import ServiceSettings
 from workers.tasks import runtime
 
 log = logging.getLogger("vidrag.worker")

@@ -7,7 +7,7 @@
 A step is claimed in the database before it runs, so a duplicate message (a re-enqueued job, a
 redelivery) either finds the step done, waits for the live worker that holds it, or takes over
 from a dead one. Only transient errors are retried. Status and progress are written by
-`workers.signals` and `workers.progress`, not here."""
+`workers.signals` and `indexer.catalog.progress`, not here."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ from celery import Task, chord
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError as DatabaseError
 
-from indexer.catalog import FINISH, Catalog, Claim, ServiceSettings, part_step
+from indexer.catalog import FINISH, Catalog, Claim, part_step
+from indexer.catalog.progress import StepLost, StepReporter
 from indexer.errors import VidragError
+from indexer.service_settings import ServiceSettings
 from indexer.store import Library
 from workers.celery_app import celery_app
-from workers.progress import StepLost, StepReporter
 
 log = logging.getLogger("vidrag.worker")
 TRANSIENT: tuple[type[BaseException], ...] = (OSError, DatabaseError, BrokerError)

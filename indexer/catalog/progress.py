@@ -1,17 +1,18 @@
-"""Progress of a step, from the indexer's `Progress` callback into the job's row — the one place
-it is written. It also notices when the step is no longer this worker's to run (the video was
-deleted, or the step was given up for dead and taken by another worker) and stops the work."""
+"""Progress of a step, from the indexer's `Progress` callback into the step's row — the one way
+it is written, by a Celery task and by `vidrag index` alike. It also notices when the step is no
+longer this runner's (the video was deleted, or the step was given up for dead and taken by
+another worker) and stops the work."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
-from indexer.catalog import Catalog
+from indexer.catalog.steps import JobSteps
 
 
 class StepLost(Exception):
-    """The step's row no longer belongs to this task: stop without touching anything else."""
+    """The step's row no longer belongs to this runner: stop without touching anything else."""
 
 
 class StepReporter:
@@ -20,7 +21,7 @@ class StepReporter:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: JobSteps,
         job_id: int,
         step: str,
         owner: str,

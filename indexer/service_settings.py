@@ -1,0 +1,120 @@
+"""Settings shared by the gateway and the workers: where the job state lives (the database),
+how they reach each other (the broker and its queues) and the timings of the job machinery.
+
+`celery_config()` turns them into Celery's configuration as plain values, so both sides are
+configured alike while this module (like all of `indexer`) imports no Celery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from indexer.settings import Settings
+
+
+class JobSettings(BaseModel):
+    """Timings and limits of the job machinery (`VIDRAG_JOBS__*`)."""
+
+    stale_after_s: float = 90.0  # a running step whose worker has not beaten for this long is dead
+    heartbeat_s: float = 5.0
+    sweep_s: float = 15.0  # how often the gateway looks for dead steps
+    busy_retry_s: float = 5.0  # a step another worker holds is tried again after this
+    max_retries: int = 5  # for transient errors (flaky disk, lost connections)
+    retry_backoff_s: float = 5.0
+    progress_interval_s: float = 0.5  # progress writes per step are at most this frequent
+    # Redis only: an unacknowledged task is handed out again after this long (a safety net;
+    # dead workers are normally detected sooner through their heartbeats)
+    visibility_timeout_s: int = 6 * 3600
+    poll_s: float = 0.05  # embedded broker: how often an idle worker looks for work
+    concurrency: int | None = None  # embedded worker processes (None: one per two cores)
+
+
+class ServiceSettings(Settings):
+    """Settings shared by the gateway and the workers: where the state and the queue are."""
+
+    # default: sqlite:///<data_dir>/vidrag.db
+    database_url: str | None = None
+    # default: an embedded broker in <data_dir>/broker (no Redis); redis://host:6379/0 to scale
+    broker_url: str | None = None
+    # default: the Redis broker itself, else the database
+    result_backend: str | None = None
+    queue_prefix: str = "vidrag"
+    jobs: JobSettings = Field(default_factory=JobSettings)
+
+    def db_url(self) -> str:
+        url = self.database_url or f"sqlite:///{self.data_dir.resolve() / 'vidrag.db'}"
+        # psycopg 3 is the driver we install; a bare postgresql:// would ask for psycopg2
+        for bare in ("postgresql://", "postgres://"):
+            if url.startswith(bare):
+                return "postgresql+psycopg://" + url[len(bare) :]
+        return url
+
+    @property
+    def embedded(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir.resolve() / "broker"
+
+    def queue(self, kind: str) -> str:
+        return f"{self.queue_prefix}.{kind}"
+
+    def celery_config(self) -> dict[str, Any]:
+        """Celery configuration as plain values (no Celery import), shared by both sides."""
+        jobs = self.jobs
+        if self.broker_url:
+            broker = self.broker_url
+            transport: dict[str, Any] = {
+                "visibility_timeout": jobs.visibility_timeout_s,
+                "socket_connect_timeout": 5,  # an unreachable broker fails fast, not after minutes
+            }
+        else:
+            # kombu's file-system transport: one folder of message files, polled; no server
+            broker = "filesystem://"
+            folder = str(self.broker_dir / "queue")
+            transport = {
+                "data_folder_in": folder,
+                "data_folder_out": folder,
+                "control_folder": str(self.broker_dir / "control"),
+                "polling_interval": jobs.poll_s,
+            }
+        backend = self.result_backend
+        if backend is None:
+            if broker.startswith(("redis://", "rediss://")):
+                backend = broker
+            elif self.db_url().startswith("sqlite"):
+                # its own file: Celery's result writes must not queue behind ours
+                backend = f"db+sqlite:///{self.data_dir.resolve() / 'results.db'}"
+            else:
+                backend = "db+" + self.db_url()
+        cpu, gpu = self.queue("cpu"), self.queue("gpu")
+        return {
+            "broker_url": broker,
+            "broker_transport_options": transport,
+            "result_backend": backend,
+            "result_expires": 24 * 3600,
+            "task_default_queue": cpu,  # also where Celery's own chord_unlock goes
+            "task_routes": {
+                "vidrag.prepare": {"queue": cpu},
+                "vidrag.index_part": {"queue": gpu},
+                "vidrag.finish": {"queue": gpu},
+            },
+            "task_serializer": "json",
+            "result_serializer": "json",
+            "accept_content": ["json"],
+            # a task is acknowledged when it ends, so one that dies with its worker runs again
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            "broker_connection_retry_on_startup": True,
+            "worker_hijack_root_logger": False,
+        }
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.embedded:
+            (self.broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+            (self.broker_dir / "control").mkdir(parents=True, exist_ok=True)
