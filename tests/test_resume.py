@@ -37,7 +37,7 @@ def test_killed_index_run_resumes_without_recomputing(tmp_path, testdata):
 
     video = build_haystack(CACHE / "haystack-75s-seed2.mp4", 75, seed=2, testdata=testdata).path
     env = _env(tmp_path)
-    cmd = [sys.executable, "-m", "indexer.cli", "index", str(video), "--jobs", "1"]
+    cmd = [sys.executable, "-m", "app.cli", "index", str(video), "--jobs", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # wait until the first part is fully done, then kill the run in the middle of the next ones
     deadline = time.monotonic() + 300

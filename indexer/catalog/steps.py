@@ -212,6 +212,14 @@ class JobSteps(CatalogDB):
             )
         return n > 0
 
+    def running_owners(self, job_id: int) -> set[str]:
+        """Who holds the job's running steps (a Celery task id, or a `vidrag index` run)."""
+        with self.session() as s:
+            q = select(StepRow.owner).where(
+                StepRow.job_id == job_id, StepRow.status == "running", StepRow.owner.is_not(None)
+            )
+            return {o for o in s.scalars(q) if o}
+
     def release(self, job_id: int, owner: str) -> int:
         """Give back the running steps `owner` holds (an interrupted `vidrag index`), so the
         next runner takes them at once instead of waiting for the heartbeat to go stale."""

@@ -73,7 +73,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             [
                 sys.executable,
                 "-m",
-                "indexer.cli",
+                "app.cli",
                 "serve",
                 "--host",
                 "127.0.0.1",
