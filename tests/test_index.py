@@ -14,7 +14,8 @@ from indexer.errors import VideoNotReady
 from indexer.search import vectors as vectors_mod
 from indexer.search import video_index as video_index_mod
 from indexer.search.keyword import KeywordIndex, bm25_search
-from indexer.search.tokens import tokenize, unglue
+from indexer.search.language import detect_language
+from indexer.search.tokens import analyze, raw_tokens, tokenize, unglue
 from indexer.search.vectors import FLAT, IVF, IVF_SQ8, VectorIndex
 from indexer.search.video_index import CLIP_BLOCK, VideoIndex, write_video_index
 from indexer.settings import IndexSettings
@@ -393,3 +394,56 @@ def test_words_glued_by_ocr_are_found():
     assert kw.search("coronavirus", 2)[0][0] == 1
     assert "dashwood" in tokenize("mister dashwood") and "dash" not in tokenize("dashwood")
     assert unglue("NOLITTER here") == "no litter here"
+
+
+# --- languages, scripts, sub-word forms -----------------------------------------------------------
+def test_language_detection_by_script_and_common_words():
+    assert detect_language("the trains are leaving from the station at noon") == "en"
+    assert detect_language("Les trains partent de la gare du Nord, nous sommes en retard") == "fr"
+    assert detect_language("Die Strassenbahn fährt heute nicht, wir nehmen den Bus") == "de"
+    assert detect_language("東京タワー") == "ja" and detect_language("愚园路") == "zh"
+    assert detect_language("ถนนสุขุมวิท") == "th"
+    assert detect_language("GATE A34") == "und"  # too short to tell: treated as English
+
+
+def test_other_languages_are_not_cut_by_english_rules():
+    german = analyze("Die Strassenbahn fährt heute nicht zum Hauptbahnhof, wir nehmen den Bus")
+    assert german.language == "de"
+    assert "strassenbahn" in german.words and "bahn" not in german.words  # no English splitting
+    assert "fahrt" in german.words  # German stem, accent folded
+    english = analyze("the trains are leaving the station")
+    assert "leav" in english.words  # English stems for English
+    french = KeywordIndex.build(["les trains partent de la gare du nord ce soir"], [0])
+    assert french.search("gare du nord", 1)[0][0] == 0
+    assert "nolitter" in raw_tokens("NOLITTER") and unglue("Strassenbahnhof ist zu") == (
+        "Strassenbahnhof ist zu"
+    )
+
+
+def test_unsegmented_scripts_yield_characters_and_bigrams():
+    assert {"東京", "京タ"} <= set(tokenize("東京タワー"))
+    thai = tokenize("ถนนสุขุมวิท")
+    assert "สุ" in thai and "ุ" not in thai  # vowel signs stay on their consonant
+    kw = KeywordIndex.build(["ถนนสุขุมวิท ปิด", "愚园路 Yuyuan Rd.", "nothing here"], [0, 1, 2])
+    assert kw.search("สุขุมวิท", 3)[0][0] == 0
+    assert kw.search("愚园", 3)[0][0] == 1
+
+
+def test_subword_forms_are_terms_but_not_length():
+    a = analyze("Kowalski ordered the accordions")
+    assert "#kow" in a.subwords and "#<ac" in a.subwords
+    assert not any(s.startswith("#") for s in a.words)
+    assert not [s for s in a.subwords if "the" in s]  # common words have none
+    kw = KeywordIndex.build(["Kowalski ordered the accordions"], [0])
+    assert kw.doc_len.tolist() == [len(a.words)]  # BM25 length counts words only
+
+
+def test_alternatives_count_a_document_once_at_its_best():
+    kw = KeywordIndex.build(["a car parks", "a car and an automobile", "a bus"], [0, 1, 2])
+    one = dict(kw.search([(("car", 1.0),)], 3))
+    both = dict(kw.search([(("car", 1.0), ("automobil", 1.0))], 3))
+    assert both[0] == pytest.approx(one[0])
+    auto = dict(kw.search([(("automobil", 1.0),)], 3))
+    assert both[1] == pytest.approx(max(one[1], auto[1]))  # the best alternative, not the sum
+    half = dict(kw.search([(("car", 0.5),)], 3))
+    assert half[0] == pytest.approx(one[0] / 2)

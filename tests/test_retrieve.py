@@ -358,3 +358,61 @@ def test_several_text_vectors_per_clip_find_a_short_label(tmp_path):
         write_video_index(
             store, clips, emb.embed(texts), None, None, settings.index, {}, text_clip=owners[:3]
         )
+
+
+# --- recognition errors, labels, weights ---------------------------------------------------------
+def test_misheard_name_is_found_by_its_subword_forms(tmp_path):
+    talk = [
+        *FILLER[:5],
+        "our guest today is Kalski from Saskatchewan",  # the ASR's hearing of "Kowalski"
+        *FILLER[5:9],
+    ]
+    settings, library, searcher = make(tmp_path)  # keyword rankings only
+    add_video(library, "talk", talk, settings.index)
+    assert top(searcher.search("Kowalski")) == ("talk", 5)
+    off = IndexSettings(weight_subword=0.0)
+    _, _, words_only = make(tmp_path, index=off)
+    assert words_only.search("Kowalski") == []
+
+
+def objects_video(library: Library, settings: Settings, vid: str, objects: list[str]) -> None:
+    clips = clip_docs([f"uneventful talk number {i}" for i in range(len(objects))])
+    for c, line in zip(clips, objects, strict=True):
+        c.evidence[0].text = line  # the objects line the detector wrote
+    store = library.store(vid)
+    store.write_json("video.json", {"id": vid})
+    write_video_index(store, clips, None, None, None, settings.index, {})
+
+
+def test_descriptive_words_reach_detector_labels_through_the_embedder(tmp_path):
+    index = IndexSettings(weight_text=0.0)  # no dense ranking: only the label mapping can help
+    settings, library, searcher = make(tmp_path, index=index, text=HashEmbedder())
+    objects_video(library, settings, "street", ["2 person (left)", "1 car (center)", "1 dog"])
+    assert searcher._state.labels == frozenset() and top(searcher.search("automobile")) == (
+        "street",
+        1,
+    )
+    assert searcher._state.labels == {"person", "car", "dog"}
+    off = IndexSettings(weight_text=0.0, label_mapping=False)
+    _, _, unmapped = make(tmp_path, index=off, text=HashEmbedder())
+    assert unmapped.search("automobile") == []
+
+
+def test_fusion_weights_are_settings(lib):
+    settings, library, _ = lib
+    # "feline" shares no word with any clip: only the dense ranking finds the kitten
+    dense_off = Searcher(
+        library,
+        FakeExtractors(text=HashEmbedder()),
+        Settings(data_dir=settings.data_dir, index=IndexSettings(weight_text=0.0)),
+    )
+    assert dense_off.search("feline") == []
+    keyword_off = Searcher(
+        library,
+        FakeExtractors(text=HashEmbedder()),
+        Settings(
+            data_dir=settings.data_dir,
+            index=IndexSettings(weight_keyword=0.0, weight_subword=0.0),
+        ),
+    )
+    assert top(keyword_off.search("feline")) == ("vidc", 0)

@@ -1,5 +1,10 @@
 """Keyword search: BM25 over term postings held in plain numpy arrays (saved without pickle),
-searchable as several segments that score as one collection."""
+searchable as several segments that score as one collection.
+
+A document's terms are its words and their sub-word forms (`tokens.analyze`); its length, for
+BM25, counts its words only. A query is a list of groups of alternative terms with weights
+(a word, its stem in another language, a detector label it means): a document scores, for each
+group, its best alternative, so alternatives widen a match without counting it twice."""
 
 from __future__ import annotations
 
@@ -11,10 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from indexer.search.tokens import tokenize
+from indexer.search.tokens import Analysis, analyze, tokenize
 from indexer.store import atomic_path
 
 _KW_ARRAYS = ("indptr", "doc", "tf", "ids", "doc_len")
+Group = tuple[tuple[str, float], ...]  # alternative terms of one query word, with weights
+
+
+def word_groups(query: str) -> list[Group]:
+    """Each distinct word of `query` as a group of one."""
+    return [((t, 1.0),) for t in dict.fromkeys(tokenize(query))]
 
 
 class KeywordIndex:
@@ -82,15 +93,27 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str], ids: Sequence[int] | np.ndarray) -> KeywordIndex:
-        if len(texts) != len(ids):
-            raise ValueError(f"{len(texts)} texts but {len(ids)} ids")
+        """One document per text, each analysed in the language detected in it."""
+        return cls.build_analyzed([[analyze(t)] for t in texts], ids)
+
+    @classmethod
+    def build_analyzed(
+        cls, docs: Sequence[Sequence[Analysis]], ids: Sequence[int] | np.ndarray
+    ) -> KeywordIndex:
+        """One document per list of analysed texts (e.g. a clip's evidence, each in its own
+        language)."""
+        if len(docs) != len(ids):
+            raise ValueError(f"{len(docs)} documents but {len(ids)} ids")
         vocab: dict[str, int] = {}
         rows: list[tuple[int, int, int]] = []
         lengths = []
-        for pos, text in enumerate(texts):
-            toks = tokenize(text)
-            lengths.append(len(toks))
-            rows.extend((vocab.setdefault(t, len(vocab)), pos, c) for t, c in Counter(toks).items())
+        for pos, parts in enumerate(docs):
+            terms: Counter[str] = Counter()
+            for a in parts:
+                terms.update(a.words)
+                terms.update(a.subwords)
+            lengths.append(sum(len(a.words) for a in parts))
+            rows.extend((vocab.setdefault(t, len(vocab)), pos, c) for t, c in terms.items())
         arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
         ids_a, lens = np.asarray(ids, np.int64), np.asarray(lengths, np.float32)
         return cls._from_postings(list(vocab), arr[:, 0], arr[:, 1], arr[:, 2], ids_a, lens)
@@ -151,7 +174,7 @@ class KeywordIndex:
         )
 
     def search(
-        self, query: str, k: int, *, allowed: np.ndarray | None = None
+        self, query: str | Sequence[Group], k: int, *, allowed: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
         """`allowed`: a bool mask indexed by id (covering every id); other documents are skipped."""
         if self._positional is None:
@@ -191,7 +214,7 @@ class KeywordIndex:
 
 def bm25_search(
     segments: Sequence[KeywordIndex],
-    query: str,
+    query: str | Sequence[Group],
     k: int,
     *,
     n_docs: int,
@@ -202,25 +225,25 @@ def bm25_search(
 ) -> list[tuple[int, float]]:
     """BM25 over several indexes taken as one collection of `n_docs` documents of average
     length `avg_len`, whose ids are distinct and below `n_ids`. `live` (bool by id) hides removed
-    documents, also from document frequencies; `allowed` (bool by id) filters the results only."""
-    k1, b = KeywordIndex.K1, KeywordIndex.B
+    documents, also from document frequencies; `allowed` (bool by id) filters the results only.
+    `query`: text (each word a group) or groups of weighted alternative terms."""
+    groups = word_groups(query) if isinstance(query, str) else query
     keys, weights = [], []
-    for tok in dict.fromkeys(tokenize(query)) if k > 0 else ():
-        found = [(s, s.vocab[tok]) for s in segments if tok in s.vocab]
-        if not found:
-            continue
-        spans = [(s.posting_ids_lens, s.tf, s.indptr[t], s.indptr[t + 1]) for s, t in found]
-        ids = np.concatenate([p[0][a:z] for p, _, a, z in spans])
-        dl = np.concatenate([p[1][a:z] for p, _, a, z in spans])
-        tf = np.concatenate([tf[a:z] for _, tf, a, z in spans])
-        if live is not None:
-            on = live[ids]
-            ids, tf, dl = ids[on], tf[on], dl[on]
-        if not len(ids):
-            continue
-        idf = math.log1p((n_docs - len(ids) + 0.5) / (len(ids) + 0.5))
-        keys.append(ids)
-        weights.append(idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avg_len)))
+    for group in groups if k > 0 else ():
+        scored = [_term_scores(segments, t, n_docs, avg_len, live) for t, _ in group]
+        found = [(ids, w * x) for (ids, x), (_, w) in zip(scored, group, strict=True) if len(ids)]
+        if len(found) == 1:
+            keys.append(found[0][0])
+            weights.append(found[0][1])
+        elif found:  # a document counts its best alternative only
+            ids = np.concatenate([i for i, _ in found])
+            x = np.concatenate([x for _, x in found])
+            order = np.lexsort((-x, ids))
+            ids, x = ids[order], x[order]
+            first = np.ones(len(ids), bool)
+            first[1:] = ids[1:] != ids[:-1]
+            keys.append(ids[first])
+            weights.append(x[first])
     if not keys:
         return []
     scores = np.bincount(np.concatenate(keys), weights=np.concatenate(weights), minlength=n_ids)
@@ -231,3 +254,31 @@ def bm25_search(
         cand = cand[np.argpartition(-scores[cand], k - 1)[:k]]
     cand = cand[np.lexsort((cand, -scores[cand]))]  # ties: lower id first
     return [(int(c), float(scores[c])) for c in cand]
+
+
+_EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.float64))
+
+
+def _term_scores(
+    segments: Sequence[KeywordIndex],
+    term: str,
+    n_docs: int,
+    avg_len: float,
+    live: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, BM25 contribution) of every live document holding `term`."""
+    k1, b = KeywordIndex.K1, KeywordIndex.B
+    found = [(s, s.vocab[term]) for s in segments if term in s.vocab]
+    if not found:
+        return _EMPTY
+    spans = [(s.posting_ids_lens, s.tf, s.indptr[t], s.indptr[t + 1]) for s, t in found]
+    ids = np.concatenate([p[0][a:z] for p, _, a, z in spans])
+    dl = np.concatenate([p[1][a:z] for p, _, a, z in spans])
+    tf = np.concatenate([tf[a:z] for _, tf, a, z in spans])
+    if live is not None:
+        on = live[ids]
+        ids, tf, dl = ids[on], tf[on], dl[on]
+    if not len(ids):
+        return _EMPTY
+    idf = math.log1p((n_docs - len(ids) + 0.5) / (len(ids) + 0.5))
+    return ids, idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avg_len))

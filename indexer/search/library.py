@@ -68,6 +68,8 @@ class LibraryState:
     live: np.ndarray | None = None  # bool by row, when segments hold removed rows
     n_docs: int = 0
     avg_len: float = 1.0
+    languages: frozenset[str] = frozenset()  # of the loaded videos' text (meta "languages")
+    labels: frozenset[str] = frozenset()  # detector labels seen in the loaded videos
 
     def video_of(self, row: int) -> VideoEntry:
         return self.order[int(np.searchsorted(self.los, row, side="right")) - 1]
@@ -147,6 +149,8 @@ class StateBuilder:
             n_docs=n_docs,
             avg_len=max(sum(v.doc_len_sum for v in order) / n_docs, 1e-9) if n_docs else 1.0,
             dense=dict(old.dense),
+            languages=frozenset(x for v in order for x in v.meta.get("languages") or ()),
+            labels=frozenset(x for v in order for x in v.meta.get("object_labels") or ()),
         )
         rebuilt = self._prepare_keywords(st, [loaded[v.vid][1] for v in new], live)
         updates = []

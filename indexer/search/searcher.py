@@ -29,7 +29,8 @@ from indexer.errors import InvalidQuery, ModelUnavailable, VideoNotFound, VideoN
 from indexer.search.dense_build import MODALITIES
 from indexer.search.fusion import reciprocal_rank_fusion
 from indexer.search.hits import ClipCache
-from indexer.search.keyword import bm25_search
+from indexer.search.keyword import Group, bm25_search
+from indexer.search.labels import LabelMapper
 from indexer.search.library import (
     LibraryState,
     Stamp,
@@ -38,6 +39,7 @@ from indexer.search.library import (
     folder_mtime,
     scan_library,
 )
+from indexer.search.query import LabelMatcher, build_query
 from indexer.search.vectors import FLAT
 from indexer.settings import IndexSettings, Settings
 from indexer.store import Library
@@ -104,6 +106,7 @@ class Searcher:
         self._lock = _RWLock()  # searches read; swapping in a new state writes
         self._refreshing = threading.Lock()  # one thread prepares changes at a time
         self._clips = ClipCache()
+        self._labels = LabelMapper(self.settings.label_min_z)
 
     # --- public ----------------------------------------------------------------------------------
     def warm_up(self) -> None:
@@ -133,26 +136,46 @@ class Searcher:
                 return []
             depth = max(50, 4 * top_k)
             mask, n_sel = self._mask(st, selected)
-            rankings = []
-            if st.main is not None:  # first: equal fused scores go to exact-word matches
-                segments = [st.main, *st.recent]
-                found = bm25_search(
-                    segments,
-                    query,
-                    depth,
-                    n_docs=st.n_docs,
-                    avg_len=st.avg_len,
-                    n_ids=st.next_row,
-                    live=st.live,
-                    allowed=mask,
-                )
-                rankings.append([row for row, _ in found])
+            kq = build_query(query, st.languages, self._label_matcher(st))
+            cfg = self.settings
+            rankings = [
+                (cfg.weight_keyword, self._keyword(st, kq.words, depth, mask)),
+                (cfg.weight_subword, self._keyword(st, kq.subwords, depth, mask)),
+            ]
             for name, q in queries.items():
-                rankings.append(self._dense(st, name, q, depth, mask, n_sel))
-            fused = reciprocal_rank_fusion([r for r in rankings if r], k=self.settings.rrf_k)
+                weight = cfg.weight_text if name == "text" else cfg.weight_frames
+                rankings.append((weight, self._dense(st, name, q, depth, mask, n_sel)))
+            used = [(w, r) for w, r in rankings if r and w > 0]
+            fused = reciprocal_rank_fusion(
+                [r for _, r in used], k=cfg.rrf_k, weights=[w for w, _ in used]
+            )
             return self._clips.hits(st, fused[:top_k], query)
 
     # --- query side ------------------------------------------------------------------------------
+    def _label_matcher(self, st: LibraryState) -> LabelMatcher | None:
+        backend = self.extractors.get("text")
+        if backend is None or not self.settings.label_mapping:
+            return None
+        return lambda phrases: self._labels.match(phrases, backend, st.labels)
+
+    @staticmethod
+    def _keyword(
+        st: LibraryState, groups: list[Group], depth: int, mask: np.ndarray | None
+    ) -> list[int]:
+        if st.main is None or not groups:
+            return []
+        found = bm25_search(
+            [st.main, *st.recent],
+            groups,
+            depth,
+            n_docs=st.n_docs,
+            avg_len=st.avg_len,
+            n_ids=st.next_row,
+            live=st.live,
+            allowed=mask,
+        )
+        return [row for row, _ in found]
+
     def _embed(self, query: str) -> dict[str, np.ndarray]:
         out = {}
         for name, kind in MODALITIES.items():

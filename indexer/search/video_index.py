@@ -32,6 +32,9 @@ import numpy as np
 
 from indexer.errors import VideoNotReady
 from indexer.search.keyword import KeywordIndex
+from indexer.search.labels import labels_in
+from indexer.search.language import UND, detect_language
+from indexer.search.tokens import Analysis, analyze
 from indexer.search.vectors import VectorIndex, as_vectors
 from indexer.settings import IndexSettings
 from indexer.store import ArtifactStore, atomic_path, write_text_atomic
@@ -58,8 +61,19 @@ def unpack_clip(data: bytes | memoryview, offsets: np.ndarray, pos: int, base: i
     return ClipDoc.model_validate_json(zlib.decompress(data[a:z]).split(b"\n")[pos % CLIP_BLOCK])
 
 
-def _keyword_text(doc: ClipDoc) -> str:
-    return "\n".join(e.text for e in doc.evidence if e.text)
+def _keyword_doc(doc: ClipDoc, language: str | None) -> list[Analysis]:
+    """A clip's evidence analysed one item at a time, each in its own language (a French talk
+    under an English sign); detector labels are English words. `language`: what the ASR said
+    the speech is, used where the text alone does not tell."""
+    out = []
+    for e in doc.evidence:
+        if not e.text:
+            continue
+        lang = "en" if e.modality == "objects" else detect_language(e.text)
+        if lang == UND and e.modality == "speech" and language:
+            lang = language
+        out.append(analyze(e.text, lang))
+    return out
 
 
 def write_video_index(
@@ -106,7 +120,12 @@ def write_video_index(
             with atomic_path(vdir / f"{name}.npy") as tmp, tmp.open("wb") as f:
                 np.save(f, vecs, allow_pickle=False)
             info[name] = {"dim": int(vecs.shape[1]), "count": len(vecs)}
-    kw = KeywordIndex.build([_keyword_text(c) for c in clips], index_of)
+    analysed = [_keyword_doc(c, meta.get("language")) for c in clips]
+    kw = KeywordIndex.build_analyzed(analysed, index_of)
+    languages = sorted({a.language for doc in analysed for a in doc} - {UND})
+    labels = sorted(
+        {x for c in clips for e in c.evidence if e.modality == "objects" for x in labels_in(e.text)}
+    )
     blob, offsets = _pack_clips(clips)
     with atomic_path(vdir / "clips.bin") as tmp:
         tmp.write_bytes(blob)
@@ -127,6 +146,8 @@ def write_video_index(
         "version": version,
         "clips": len(clips),
         "keyword": {"docs": kw.n_docs, "terms": len(kw.terms)},
+        "languages": languages,
+        "object_labels": labels,
         **info,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -1,0 +1,73 @@
+"""A query as the keyword index is asked it: groups of alternative terms per query word (its stem
+in the query's language, its stems in the other languages of the library, the detector labels
+it means), and, apart, the sub-word forms of its words for the misheard-speech ranking."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from indexer.search.keyword import Group
+from indexer.search.language import COMMON_WORDS, UND, detect_language
+from indexer.search.tokens import analyze, fold, stemmer_for, surface_words, tokenize
+
+# words of a question that never name a thing in the picture
+_QUESTION_WORDS = """who whom whose what when where which why how is are was were do does did can
+could show find there any some someone something anyone a an the this that these those in on at
+of to with for from by about into"""
+_QUESTION = frozenset(_QUESTION_WORDS.split())
+LABEL_WEIGHT = 1.0  # a label a word means counts as the word itself (the best of the two counts)
+
+
+@dataclass
+class KeywordQuery:
+    """`words`: one group of weighted alternatives per distinct query word; `subwords`: the
+    trigram forms, each its own group; `labels`: query phrase -> labels it was mapped to."""
+
+    words: list[Group]
+    subwords: list[Group]
+    labels: dict[str, tuple[str, ...]]
+
+
+LabelMatcher = Callable[[Sequence[str]], dict[str, tuple[str, ...]]]
+
+
+def build_query(
+    text: str,
+    languages: Iterable[str] = (),
+    match_labels: LabelMatcher | None = None,
+) -> KeywordQuery:
+    lang = detect_language(text)
+    analysis = analyze(text, lang)
+    surface = surface_words(text, split_glued=lang in ("en", UND))
+    others = [x for x in dict.fromkeys(languages) if x not in (lang, UND)]
+    groups: dict[str, dict[str, float]] = {}
+    for word, stem in zip(surface, analysis.words, strict=True):
+        alts = groups.setdefault(stem, {stem: 1.0})
+        for other in others:  # a document in another language stems its words by its rules
+            stemmer = stemmer_for(other)
+            if stemmer is not None:
+                alts.setdefault(fold(stemmer.stemWord(word)), 1.0)
+        alts.setdefault(fold(word), 1.0)
+    labels: dict[str, tuple[str, ...]] = {}
+    if match_labels is not None:
+        phrases = label_phrases(surface)
+        labels = match_labels(phrases) if phrases else {}
+        for phrase, mapped in labels.items():
+            key = tokenize(phrase.split()[-1], lang)[0]  # a phrase's head is its last word
+            alts = groups.setdefault(key, {key: 1.0})
+            for label in mapped:
+                for term in tokenize(label, "en"):
+                    alts.setdefault(term, LABEL_WEIGHT)
+    words = [tuple(alts.items()) for alts in groups.values()]
+    subwords: list[Group] = [((t, 1.0),) for t in dict.fromkeys(analysis.subwords)]
+    return KeywordQuery(words, subwords, labels)
+
+
+def label_phrases(surface: Sequence[str]) -> list[str]:
+    """Content words of a query, and adjacent pairs of them ("sports ball", "cell phone")."""
+    content = [w for w in surface if len(w) > 2 and w.isalpha() and w not in _QUESTION]
+    content = [w for w in content if w not in COMMON_WORDS["en"]]
+    pairs = [f"{a} {b}" for a, b in pairwise(content)]
+    return list(dict.fromkeys(content + pairs))
