@@ -35,6 +35,10 @@ def _init_process(settings_json: str, events: Queue[PartEvent]) -> None:
             import ctypes
 
             ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        # a spawned process inherits "spawn" as its default, so the locks a library makes in it
+        # (tqdm's, for one) are named semaphores left for the resource tracker to clean up when
+        # the pool is stopped; with Linux's usual default they are unlinked at once
+        mp.set_start_method("fork", force=True)
     from app.settings import AppSettings
     from indexer.pipeline import Indexer
 
