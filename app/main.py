@@ -1,4 +1,5 @@
-"""The gateway: `create_app(settings)` builds the FastAPI app of DESIGN.md's v1 contract.
+"""The gateway: `create_app(settings)` builds the FastAPI app of the v1 HTTP contract (the
+endpoints, the error envelope and the SSE events of `/v1/ask` are listed in docs/architecture.md).
 
 uvicorn --factory app.main:create_app      # settings from VIDRAG_* variables
 """

@@ -1,4 +1,5 @@
-"""Request and response bodies of the v1 API, named by role (what DESIGN.md's table promises)."""
+"""Request and response bodies of the v1 API, named by role: what each endpoint takes and gives
+(the contract in docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,9 @@ RUN apt-get update \
 WORKDIR /opt/vidrag
 
 # dependencies first, in their own layer: a code change does not reinstall them
-# the CPU wheel of torch, without torchvision: transformers then never imports it (MEASURED.md)
+# the CPU wheel of torch, without torchvision: PyPI's torchvision is a CUDA build that cannot load
+# its ops on the CPU torch, and transformers imports torchvision whenever it is installed (so
+# sentence-transformers would fail to import); without it, transformers never imports it
 COPY pyproject.toml README.md docker/requirements.py ./
 RUN if [ "$QUERY_EMBEDDER" = 1 ]; then \
       pip install "torch==2.13.0" --index-url "$TORCH_CPU_INDEX" \
