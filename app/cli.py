@@ -1,12 +1,12 @@
 """`vidrag` command line: one library with the service — the same data directory and database as
 `vidrag serve`, so a video indexed here is listed, searched, played and answered by the service.
 
-vidrag index lecture.mp4                    # progress per stage, then a summary
+vidrag index lecture.mp4          # one bar per stage, then a summary
 vidrag list
 vidrag search lecture.mp4 "the secret code"
 vidrag ask lecture.mp4 "What is the secret code?"
 vidrag delete lecture.mp4
-vidrag serve                                # gateway + embedded worker (see app/serve.py)
+vidrag serve                      # the HTTP API and a worker (app/serve.py)
 """
 
 from __future__ import annotations
@@ -86,6 +86,9 @@ def index(
         say(f"  {shlex.join(resume)}", err=True)
         raise typer.Exit(130) from None
     if manifest is None:
+        if as_json:
+            print_summary(run.indexer.manifest(run.library.store(vid)), as_json=True)
+            return
         state = catalog.get(vid)
         say(f"already indexed: {vid}  {state.title if state else ''}")
         return
