@@ -42,14 +42,25 @@ def scope(services: Services, video_ids: list[str] | None) -> list[str]:
 def retrieve(
     services: Services, query: str, video_ids: list[str] | None, top_k: int | None
 ) -> list[Hit]:
-    """Raises InvalidQuery, InvalidTopK, VideoNotFound, VideoNotReady."""
+    """Raises InvalidQuery, InvalidTopK, VideoNotFound, VideoNotReady. A library-wide search
+    (no `video_ids`) searches every ready video whose index loads and skips the others (their
+    state: `search_states`); naming a video whose index cannot be searched is an error."""
     if not query.strip():
         raise InvalidQuery("the query is empty")
     k = check_top_k(services, top_k)
     ids = scope(services, video_ids)
     if not ids:
         return []
-    return services.searcher.search(query.strip(), ids, k)
+    return services.searcher.search(query.strip(), ids, k, skip_unavailable=video_ids is None)
+
+
+def search_states(services: Services) -> dict[str, dict[str, str]]:
+    """Per video with an index on disk: {"state": "loaded" | "loading" | "failed", "reason"},
+    for the API to show (e.g. in GET /v1/videos/{id} or /readyz)."""
+    return {
+        vid: {"state": s.state, "reason": s.reason}
+        for vid, s in services.searcher.video_states().items()
+    }
 
 
 def public_hits(services: Services, hits: list[Hit]) -> list[HitPublic]:

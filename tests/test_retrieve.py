@@ -12,7 +12,7 @@ import pytest
 
 from indexer.errors import InvalidQuery, ModelUnavailable, VideoNotFound, VideoNotReady
 from indexer.search import library as library_mod
-from indexer.search import searcher as searcher_mod
+from indexer.search import refresh as refresh_mod
 from indexer.search.fusion import reciprocal_rank_fusion
 from indexer.search.keyword import bm25_search
 from indexer.search.searcher import Searcher
@@ -135,13 +135,18 @@ def test_sees_new_reindexed_and_deleted_videos_without_restart(lib):
     settings, library, searcher = lib
     assert not any(h.video_id == "vide" for h in searcher.search("zeppelin"))
     add_video(library, "vide", ["a zeppelin floats over the stadium"], settings.index)
+    # named (as the gateway names the videos its database says are ready): waited for
+    every = ["vida", "vidb", "vidc", "vide"]
+    assert top(searcher.search("zeppelin", video_ids=every)) == ("vide", 0)
     assert top(searcher.search("zeppelin")) == ("vide", 0)
     # re-indexed with other content: the old clips are gone, the new ones found
     add_video(library, "vida", ["a zeppelin lands", "the parcel is lost"], settings.index)
+    searcher.warm_up()  # library-wide searches see what the background refresh has applied
     hits = searcher.search("A-113", top_k=10)
     assert all(h.video_id != "vida" or h.clip_index < 2 for h in hits)
     assert ("vida", 0) in [(h.video_id, h.clip_index) for h in searcher.search("zeppelin")]
     library.delete("vide")
+    searcher.warm_up()
     assert all(h.video_id != "vide" for h in searcher.search("zeppelin", top_k=10))
     with pytest.raises(VideoNotFound):
         searcher.search("zeppelin", video_ids=["vide"])
@@ -153,7 +158,7 @@ def test_keyword_only_when_text_capability_is_off(tmp_path):
     add_video(library, "vidb", VIDEO_B, settings.index)
     assert top(searcher.search("A-113")) == ("vida", 4)
     assert searcher.search("automobile") == []  # no shared words and no dense search
-    assert searcher._state.dense["text"].index is None
+    assert searcher.watcher.state.dense["text"].base is None
 
 
 def test_embedder_failing_at_load_falls_back_to_keywords(tmp_path):
@@ -172,8 +177,8 @@ def test_vectors_of_another_model_are_not_mixed(tmp_path):
     add_video(library, "vida", VIDEO_A, settings.index)
     add_video(library, "vidb", VIDEO_B, settings.index, HashEmbedder(model="other"))
     add_video(library, "vidc", VIDEO_C, settings.index, HashEmbedder(dim=32, model="hash-64"))
-    searcher.search("gate")
-    assert searcher._state.dense["text"].members == {"vida"}
+    searcher.warm_up()
+    assert searcher.watcher.state.dense["text"].members == {"vida"}
     assert top(searcher.search("Maria")) == ("vidb", 4)  # still found by keyword
     # the pipeline's record of what ran counts as well
     store = library.store("vidc")
@@ -186,11 +191,11 @@ def test_vectors_of_another_model_are_not_mixed(tmp_path):
         settings.index,
         {"capabilities": {"text": {"ok": True, "model": "other"}}},
     )
-    searcher.search("gate")
-    assert searcher._state.dense["text"].members == {"vida"}
+    searcher.warm_up()
+    assert searcher.watcher.state.dense["text"].members == {"vida"}
     searcher.extractors.backends["text"] = HashEmbedder(model="other")  # the model changed
-    searcher.search("gate")
-    assert searcher._state.dense["text"].members == {"vidb", "vidc"}
+    searcher.warm_up()
+    assert searcher.watcher.state.dense["text"].members == {"vidb", "vidc"}
     assert top(searcher.search("automobile")) == ("vidb", 0)
 
 
@@ -228,16 +233,17 @@ def test_library_index_grows_into_ivf_and_filters_exactly(tmp_path):
         texts = [" ".join(rng.choice(words, 6)) for _ in range(40)]
         add_video(library, f"bulk{v}", texts, settings.index)
     searcher.search("w1")
-    assert searcher._state.dense["text"].index.kind == IVF
+    assert searcher.watcher.state.dense["text"].base.kind == IVF
     add_video(library, "needle", ["quokka selfie"], settings.index)
+    searcher.warm_up()
     assert top(searcher.search("quokka selfie")) == ("needle", 0)
     # one small video out of many: the filtered IVF search still returns its clips
     hits = searcher.search("w5 w7", video_ids=["bulk3"], top_k=10)
     assert len(hits) == 10 and {h.video_id for h in hits} == {"bulk3"}
     for v in range(20):
         library.delete(f"bulk{v}")
-    searcher.search("quokka")
-    assert searcher._state.dense["text"].index.kind == FLAT  # small again: exact
+    searcher.warm_up()
+    assert searcher.watcher.state.dense["text"].base.kind == FLAT  # small again: exact
 
 
 def test_concurrent_searches_while_a_video_arrives(lib):
@@ -258,12 +264,13 @@ def test_concurrent_searches_while_a_video_arrives(lib):
     for t in threads:
         t.join()
     assert not errors
+    searcher.warm_up()
     assert top(searcher.search("zeppelins")) == ("late", 0)
 
 
 def keyword_scores(searcher: Searcher, query: str) -> dict[tuple[str, int], float]:
     """Every clip's BM25 score in the searcher's library keyword index, by (video, position)."""
-    st = searcher._state
+    st = searcher.watcher.state
     found = bm25_search(
         [st.main, *st.recent],
         query,
@@ -291,11 +298,11 @@ def test_incremental_state_matches_a_fresh_searcher(tmp_path, monkeypatch):
     for v in range(9):
         texts = [" ".join(rng.choice(words, 5)) for _ in range(6)]
         add_video(library, f"v{v}", texts, settings.index)
-        searcher.search("w1")
-        seen_recent |= bool(searcher._state.recent)
+        searcher.warm_up()
+        seen_recent |= bool(searcher.watcher.state.recent)
         if v in (4, 7):
             library.delete(f"v{v - 2}")
-    searcher.search("w1")
+    searcher.warm_up()
     assert seen_recent  # parts were searched apart from the main one at some point
     fresh = Searcher(library, FakeExtractors(text=HashEmbedder()), settings)
     fresh.search("w1")
@@ -311,17 +318,18 @@ def test_incremental_state_matches_a_fresh_searcher(tmp_path, monkeypatch):
 
 def test_unchanged_library_is_not_listed_again(lib, monkeypatch):
     settings, library, searcher = lib
-    monkeypatch.setattr(searcher_mod, "SETTLE_NS", 0)  # treat the folder's mtime as settled at once
+    monkeypatch.setattr(refresh_mod, "SETTLE_NS", 0)  # treat the folder's mtime as settled at once
     searcher.search("gate")
     calls = []
-    real_scan = searcher_mod.scan_library
+    real_scan = refresh_mod.scan_library
     monkeypatch.setattr(
-        searcher_mod, "scan_library", lambda root: calls.append(1) or real_scan(root)
+        refresh_mod, "scan_library", lambda root: calls.append(1) or real_scan(root)
     )
     searcher.search("gate")
     assert calls == []  # one stat of the folder sufficed
     time.sleep(0.05)  # past the folder's mtime clock tick
     add_video(library, "vidz", ["a zeppelin"], settings.index)
+    searcher.warm_up()
     assert top(searcher.search("zeppelin")) == ("vidz", 0)
     assert calls == [1]
 
@@ -388,11 +396,11 @@ def test_descriptive_words_reach_detector_labels_through_the_embedder(tmp_path):
     index = IndexSettings(weight_text=0.0)  # no dense ranking: only the label mapping can help
     settings, library, searcher = make(tmp_path, index=index, text=HashEmbedder())
     objects_video(library, settings, "street", ["2 person (left)", "1 car (center)", "1 dog"])
-    assert searcher._state.labels == frozenset() and top(searcher.search("automobile")) == (
+    assert searcher.watcher.state.labels == frozenset() and top(searcher.search("automobile")) == (
         "street",
         1,
     )
-    assert searcher._state.labels == {"person", "car", "dog"}
+    assert searcher.watcher.state.labels == {"person", "car", "dog"}
     off = IndexSettings(weight_text=0.0, label_mapping=False)
     _, _, unmapped = make(tmp_path, index=off, text=HashEmbedder())
     assert unmapped.search("automobile") == []

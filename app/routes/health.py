@@ -36,7 +36,10 @@ def readyz(services: ServicesDep) -> JSONResponse:
         kind: CapabilityPublic(ok=a.ok, backend=a.backend, model=a.model, reason=a.reason)
         for kind, a in services.extractors.capabilities().items()
     }
-    ok = checks["database"] == "ok" and checks["broker"] == "ok"
+    # the library's indexes: not ready until the warm-up's first load is done
+    loading = services.settings.warm_up and not services.searcher.loaded
+    checks["search_index"] = "loading" if loading else "ok"
+    ok = checks["database"] == "ok" and checks["broker"] == "ok" and not loading
     body = Readiness(
         status="ready" if ok else "not_ready",
         mode="embedded" if services.settings.embedded else "distributed",

@@ -1,64 +1,72 @@
-"""Library-wide vector indexes, one per dense modality, kept in step with the loaded videos:
-updated in place while they fit, rebuilt (from what they hold plus the new) when outgrown."""
+"""Library-wide vector indexes, one per dense modality, that are never changed once searches can
+see them: videos that arrive go into small exact "delta" indexes beside the base, videos that
+leave are hidden by the live-row mask, and the whole is rebuilt aside (base retrained, deltas
+folded in, dead rows dropped) when the deltas or the dead grow past a share of it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from indexer.search.vectors import FLAT, VectorIndex, ivf_nlist
-from indexer.search.video_index import VideoIndex, text_clip_of
 from indexer.settings import IndexSettings
 
 if TYPE_CHECKING:
     from indexer.search.library import VideoEntry
 
 MODALITIES = {"text": "text", "frames": "frames"}  # dense modality -> extractor kind
-# (index, row ranges to remove, (vectors, rows) to add): applied when the new state goes live
-DenseUpdate = tuple[VectorIndex, list[tuple[int, int]], list[tuple[np.ndarray, np.ndarray]]]
+DELTAS_MAX = 8  # delta indexes searched beside the base before they are folded into one
+REBUILD_SHARE = 0.25  # rebuild when deltas or dead vectors exceed this share of the base
 
 
-@dataclass
+@dataclass(frozen=True)
 class DenseIndex:
-    """One modality's vectors of the member videos, ids = rows."""
+    """One modality's vectors of the member videos, ids = rows: a base index, delta indexes of
+    videos added since it was built, and a count of vectors of removed videos still inside."""
 
     key: tuple[str, int] | None = None  # (model, dim) of the vectors it holds
-    index: VectorIndex | None = None
+    base: VectorIndex | None = None
+    deltas: tuple[VectorIndex, ...] = ()
     members: frozenset[str] = frozenset()
+    dead: int = 0  # vectors of removed videos still inside (hidden by the live mask)
+    in_deltas: frozenset[str] = frozenset()  # members whose vectors are in the deltas
+
+    @property
+    def parts(self) -> list[VectorIndex]:
+        return [p for p in (self.base, *self.deltas) if p is not None and p.ntotal]
+
+    @property
+    def ntotal(self) -> int:
+        return sum(p.ntotal for p in self.parts)
+
+    def search(
+        self, q: np.ndarray, k: int, allowed: np.ndarray | None, filtered_share: float
+    ) -> np.ndarray:
+        """Ids of the best `k` vectors over all parts, best first (one query). `filtered_share`:
+        the share of the vectors `allowed` keeps; an IVF then probes that many more lists."""
+        scores, ids = [], []
+        for part in self.parts:
+            nprobe = None
+            if allowed is not None and part.kind != FLAT:
+                nprobe = min(part.nlist, int(np.ceil(part.nprobe / max(filtered_share, 1e-9))))
+            s, i = part.search(q, k, allowed=allowed, nprobe=nprobe)
+            scores.append(s[0])
+            ids.append(i[0])
+        return merge_top(scores, ids, k)
 
 
-class _Vectors:
-    """The vector files of an index version, memory-mapped (for videos loaded earlier)."""
-
-    def __init__(self, root: Path, meta: dict) -> None:
-        def load(name: str) -> np.ndarray | None:
-            if not meta.get(name):
-                return None
-            return np.load(root / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-
-        self.text_vectors = load("text")
-        self.frame_vectors = load("frames")
-        self.frame_clip: np.ndarray | None = None
-        with np.load(root / "index.npz", allow_pickle=False) as z:
-            self.text_clip = text_clip_of(z)
-            if self.frame_vectors is not None:
-                self.frame_clip = z["frame_clip"]
-
-
-def video_vectors(
-    v: VideoEntry, name: str, src: VideoIndex | _Vectors | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, rows) of modality `name`; the vectors memory-mapped, read when copied."""
-    src = src or _Vectors(v.root, v.meta)
-    if name == "text" and src.text_vectors is not None:
-        return src.text_vectors, v.rows_of(src.text_clip)
-    if name == "frames" and src.frame_vectors is not None and src.frame_clip is not None:
-        return src.frame_vectors, v.rows_of(src.frame_clip)
-    raise ValueError(f"video {v.vid} has no {name} vectors")
+def merge_top(scores: Sequence[np.ndarray], ids: Sequence[np.ndarray], k: int) -> np.ndarray:
+    """The ids of the k best of several (scores, ids) lists, best first; -1 ids dropped."""
+    if not ids:
+        return np.zeros(0, np.int64)
+    s, i = np.concatenate(scores), np.concatenate(ids)
+    keep = i >= 0
+    s, i = s[keep], i[keep]
+    order = np.argsort(-s, kind="stable")[:k]
+    return np.asarray(i[order], np.int64)
 
 
 def model_of(meta: dict, name: str) -> str:
@@ -69,76 +77,89 @@ def model_of(meta: dict, name: str) -> str:
     return str(meta.get(f"{name}_model") or cap.get("model") or "")
 
 
+def fits(v: VideoEntry, name: str, key: tuple[str, int]) -> bool:
+    """Whether the video's `name` vectors live in the space of `key` (model, dim)."""
+    want_model, want_dim = key
+    info = v.meta.get(name) or {}
+    model = model_of(v.meta, name)
+    return (
+        name in v.dense
+        and info.get("dim") == want_dim
+        and (not want_model or not model or model == want_model)
+    )
+
+
+def build_from(
+    videos: Iterable[VideoEntry],
+    name: str,
+    dim: int,
+    settings: IndexSettings,
+    kind: str | None = None,
+) -> VectorIndex | None:
+    """One index over the videos' vectors (memory-mapped files, read here), ids = rows."""
+    chosen = list(videos)
+    total = sum(len(v.dense[name][1]) for v in chosen)
+    if not total:
+        return None
+    # one array filled in place: concatenating copies would double the peak (553 MB at 1,000 h)
+    vecs = np.empty((total, dim), np.float32)
+    rows = np.empty(total, np.int64)
+    at = 0
+    for v in chosen:
+        x, r = v.dense[name]
+        vecs[at : at + len(r)], rows[at : at + len(r)] = x, r
+        at += len(r)
+    return VectorIndex.build(vecs, rows, settings, kind=kind)
+
+
+def prepare_dense(
+    old: DenseIndex,
+    videos: dict[str, VideoEntry],
+    name: str,
+    key: tuple[str, int] | None,
+    gone: list[VideoEntry],
+    new: list[VideoEntry],
+    settings: IndexSettings,
+    rebuild: bool = True,
+) -> tuple[DenseIndex, bool]:
+    """The modality's index for the next state (`videos`: its loaded videos) and whether it was
+    rebuilt from the files. The old index is never changed: searches may be using it. With
+    `rebuild` False only deltas are added (fast: proportional to the new videos); an index of
+    another model is then kept as it is, and not searched."""
+    if key is None:  # capability off: free the memory
+        return DenseIndex(), False
+    if not rebuild and (old.key != key or old.base is None):
+        return old, False  # built whole by the rebuild pass (another model is not searched)
+    if old.key == key and old.parts and old.base is not None:
+        adds = [v for v in new if fits(v, name, key)]
+        members = (old.members - {v.vid for v in gone}) | {v.vid for v in adds}
+        in_deltas = old.in_deltas | {v.vid for v in adds}
+        deltas = old.deltas
+        if adds:
+            delta = build_from(adds, name, key[1], settings, kind=FLAT)
+            deltas = (*deltas, delta) if delta is not None else deltas
+        if len(deltas) > DELTAS_MAX:  # exact and small: folding them costs a copy
+            in_deltas = in_deltas & members
+            folded = build_from(
+                [videos[m] for m in sorted(in_deltas)], name, key[1], settings, kind=FLAT
+            )
+            deltas = (folded,) if folded is not None else ()
+        live = sum(len(videos[m].dense[name][1]) for m in members)
+        held = old.base.ntotal
+        dead = held + sum(d.ntotal for d in deltas) - live
+        if not rebuild or (
+            dead <= REBUILD_SHARE * held
+            and live - held <= REBUILD_SHARE * held
+            and not outgrown(old.base, live, settings)
+        ):
+            return DenseIndex(key, old.base, deltas, frozenset(members), dead, in_deltas), False
+    chosen = sorted((v for v in videos.values() if fits(v, name, key)), key=lambda v: v.lo)
+    base = build_from(chosen, name, key[1], settings)
+    return DenseIndex(key, base, (), frozenset(v.vid for v in chosen), 0), True
+
+
 def outgrown(index: VectorIndex, n: int, settings: IndexSettings) -> bool:
     if index.kind == FLAT:
         return n > settings.flat_max
     # back to exact when small again; retrain when the lists should be twice as many
     return n <= settings.flat_max // 2 or ivf_nlist(n) > 2 * index.nlist
-
-
-def prepare_dense(
-    dense: dict[str, DenseIndex],
-    videos: dict[str, VideoEntry],
-    order: Sequence[VideoEntry],
-    name: str,
-    key: tuple[str, int] | None,
-    gone: list[VideoEntry],
-    new: list[VideoEntry],
-    live: np.ndarray,
-    loaded: dict[str, VideoIndex],
-    settings: IndexSettings,
-) -> tuple[DenseUpdate | None, bool]:
-    """Sets `dense[name]` for the next state; returns the in-place update the commit applies
-    (None when nothing is shared or nothing changed) and whether an index was built anew."""
-    d = dense[name]
-    if key is None:  # capability off: free the memory
-        dense[name] = DenseIndex()
-        return None, False
-    want_model, want_dim = key
-
-    def fits(v: VideoEntry) -> bool:
-        info = v.meta.get(name) or {}
-        model = model_of(v.meta, name)
-        # vectors of another model live in another space: never mix them
-        return info.get("dim") == want_dim and (not want_model or not model or model == want_model)
-
-    same = d.key == key and d.index is not None  # else: built anew from the files
-    adds = [v for v in new if fits(v)]
-    drops = [v for v in gone if v.vid in d.members] if same else []
-    if same:
-        members = (d.members - {v.vid for v in drops}) | {v.vid for v in adds}
-    else:
-        members = frozenset(v.vid for v in order if fits(v))
-    n_after = sum(videos[m].meta[name]["count"] for m in members)
-    if same and d.index is not None and not outgrown(d.index, n_after, settings):
-        dense[name] = DenseIndex(key, d.index, members)
-        if not adds and not drops:
-            return None, False
-        # read from disk now, not under the write lock that adding them takes
-        reads = [video_vectors(v, name, loaded.get(v.vid)) for v in adds]
-        ranges = [(v.lo, v.hi) for v in drops]
-        return (d.index, ranges, [(np.array(x, np.float32), r) for x, r in reads]), False
-    sources: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
-    if same and d.index is not None:  # retrain on what it holds (no disk reads) + the new
-        held, held_rows = d.index.vectors()
-        sources = [(held, held_rows, live[held_rows])]
-        sources += [(*video_vectors(v, name, loaded.get(v.vid)), None) for v in adds]
-    else:
-        sources = [(*video_vectors(videos[m], name, loaded.get(m)), None) for m in sorted(members)]
-    # one array filled in place: concatenating copies would double the peak (553 MB at 1,000 h)
-    total = sum(len(r) if k is None else int(k.sum()) for _, r, k in sources)
-    vecs = np.empty((total, want_dim), np.float32)
-    rows = np.empty(total, np.int64)
-    at = 0
-    for x, r, k in sources:
-        n = len(r) if k is None else int(k.sum())
-        if k is None:
-            vecs[at : at + n], rows[at : at + n] = x, r
-        else:
-            np.compress(k, x, axis=0, out=vecs[at : at + n])
-            np.compress(k, r, out=rows[at : at + n])
-        at += n
-    del sources
-    index = VectorIndex.build(vecs, rows, settings) if len(rows) else None
-    dense[name] = DenseIndex(key, index, members)
-    return None, True

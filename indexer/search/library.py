@@ -1,10 +1,11 @@
-"""The library's search state: which videos are loaded, the rows their clips occupy, and the
-library-wide keyword segments and vector indexes over those rows.
+"""The library's search state: which videos are loaded (and which could not be, and why), the
+rows their clips occupy, and the library-wide keyword segments and vector indexes over them.
 
 A `LibraryState` is never changed once searches can see it: `StateBuilder.prepare` makes the
 next one beside it (reading new videos from disk, merging keyword segments, building vector
-indexes), and the few in-place updates of vector indexes shared with the live state are left to
-`Prepared.commit`, which takes milliseconds.
+indexes) and the Searcher swaps it in with one assignment, so no search waits for a refresh.
+A video whose index cannot be read is recorded in `failed` with the reason and left out; it is
+tried again when its meta.json changes.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.errors import VideoNotReady
-from indexer.search.dense_build import MODALITIES, DenseIndex, DenseUpdate, prepare_dense
+from indexer.search.dense_build import MODALITIES, DenseIndex, prepare_dense
 from indexer.search.keyword import KeywordIndex
-from indexer.search.video_index import VideoIndex
+from indexer.search.video_index import VideoIndex, unpack_clip
 from indexer.settings import IndexSettings
 from indexer.store import Library
 
@@ -44,6 +44,8 @@ class VideoEntry:
     block_offsets: np.ndarray
     blob: bytes  # clips.bin
     doc_len_sum: float
+    # per dense modality: the vectors (memory-mapped) and the row of each
+    dense: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def rows_of(self, clip_indexes: np.ndarray) -> np.ndarray:
         order = np.argsort(self.clip_index)
@@ -56,7 +58,7 @@ class LibraryState:
     """One consistent view of the loaded library; rows number the clips of every video."""
 
     videos: dict[str, VideoEntry] = field(default_factory=dict)
-    failed: dict[str, Stamp] = field(default_factory=dict)  # not retried until changed
+    failed: dict[str, tuple[Stamp, str]] = field(default_factory=dict)  # (stamp, reason)
     next_row: int = 0
     order: list[VideoEntry] = field(default_factory=list)  # by lo, for row -> video
     los: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -75,23 +77,6 @@ class LibraryState:
         return self.order[int(np.searchsorted(self.los, row, side="right")) - 1]
 
 
-@dataclass
-class Prepared:
-    """The next state and the updates of vector indexes it shares with the live one."""
-
-    state: LibraryState
-    updates: list[DenseUpdate]
-    rebuilt: bool  # a big index was built and an old one dropped: worth returning the heap
-
-    def commit(self) -> LibraryState:
-        for index, drops, adds in self.updates:  # milliseconds: removals scan ids, adds assign
-            for lo, hi in drops:
-                index.remove_range(lo, hi)
-            for x, rows in adds:
-                index.add(x, rows)
-        return self.state
-
-
 class StateBuilder:
     """Prepares the next LibraryState from a listing of the library's indexes."""
 
@@ -103,37 +88,29 @@ class StateBuilder:
         old: LibraryState,
         scan: dict[str, Stamp],
         keys: dict[str, tuple[str, int] | None],
-    ) -> Prepared:
+        rebuild: bool = True,
+    ) -> tuple[LibraryState, bool]:
+        """The next state for the listing `scan`, and whether a big index was rebuilt. Without
+        `rebuild`, new videos are only added beside what exists (milliseconds per video), so
+        they are searchable before the slower merges and retraining run."""
         gone = [v for vid, v in old.videos.items() if scan.get(vid) != v.stamp]
         videos = {vid: v for vid, v in old.videos.items() if scan.get(vid) == v.stamp}
-        failed = {vid: s for vid, s in old.failed.items() if scan.get(vid) == s}
-        next_row, new, loaded = old.next_row, [], {}
+        failed = {vid: f for vid, f in old.failed.items() if scan.get(vid) == f[0]}
+        next_row, new, parts = old.next_row, [], []
         for vid, stamp in sorted(scan.items()):  # rows in id order, whatever the listing's
             if vid in videos or vid in failed:
                 continue
             try:
-                vi = VideoIndex.load(self.library.store(vid), self.settings)
-                blob = vi.clip_blob()
-            except (VideoNotReady, OSError, RuntimeError, ValueError, KeyError) as e:
+                v, kw = self._load(vid, stamp, next_row)
+            except Exception as e:  # any broken file fails this video only
                 # raced with a delete or rewrite (retried when its meta.json changes) or broken
                 log.warning("cannot load the index of video %s: %s", vid, e)
-                failed[vid] = stamp
+                failed[vid] = (stamp, f"{type(e).__name__}: {str(e)[:300]}")
                 continue
-            v = VideoEntry(
-                vid,
-                stamp,
-                vi.root,
-                vi.meta,
-                next_row,
-                next_row + len(vi),
-                vi.clip_index,
-                vi.block_offsets,
-                blob,
-                float(vi.keyword.doc_len.sum()),
-            )
             next_row = v.hi
-            videos[vid], loaded[vid] = v, (vi, vi.keyword.with_ids(np.arange(v.lo, v.hi)))
+            videos[vid] = v
             new.append(v)
+            parts.append(kw)
         order = sorted(videos.values(), key=lambda v: v.lo)
         live = np.zeros(next_row, dtype=bool)
         for v in order:
@@ -152,50 +129,66 @@ class StateBuilder:
             languages=frozenset(x for v in order for x in v.meta.get("languages") or ()),
             labels=frozenset(x for v in order for x in v.meta.get("object_labels") or ()),
         )
-        rebuilt = self._prepare_keywords(st, [loaded[v.vid][1] for v in new], live)
-        updates = []
-        indexes = {vid: x[0] for vid, x in loaded.items()}
+        rebuilt = self._prepare_keywords(st, parts, live, rebuild)
         for name in MODALITIES:
-            upd, built = prepare_dense(
-                st.dense,
-                st.videos,
-                st.order,
-                name,
-                keys[name],
-                gone,
-                new,
-                live,
-                indexes,
-                self.settings,
+            dense, built = prepare_dense(
+                old.dense[name], videos, name, keys[name], gone, new, self.settings, rebuild
             )
+            st.dense[name] = dense
             rebuilt |= built
-            if upd is not None:
-                updates.append(upd)
-        return Prepared(st, updates, rebuilt)
+        st.live = live if _holds_dead(st) else None  # a mask only where rows must be hidden
+        return st, rebuilt
+
+    def _load(self, vid: str, stamp: Stamp, lo: int) -> tuple[VideoEntry, KeywordIndex]:
+        vi = VideoIndex.load(self.library.store(vid), self.settings)
+        blob = vi.clip_blob()
+        if len(vi):  # a clips.bin that does not inflate fails here, not in a search
+            unpack_clip(blob, vi.block_offsets, 0)
+            unpack_clip(blob, vi.block_offsets, len(vi) - 1)
+        v = VideoEntry(
+            vid,
+            stamp,
+            vi.root,
+            vi.meta,
+            lo,
+            lo + len(vi),
+            vi.clip_index,
+            vi.block_offsets,
+            blob,
+            float(vi.keyword.doc_len.sum()),
+        )
+        if vi.text_vectors is not None:
+            v.dense["text"] = (vi.text_vectors, v.rows_of(vi.text_clip))
+        if vi.frame_vectors is not None and vi.frame_clip is not None:
+            v.dense["frames"] = (vi.frame_vectors, v.rows_of(vi.frame_clip))
+        return v, vi.keyword.with_ids(np.arange(v.lo, v.hi))
 
     @staticmethod
-    def _prepare_keywords(st: LibraryState, parts: list[KeywordIndex], live: np.ndarray) -> bool:
+    def _prepare_keywords(
+        st: LibraryState, parts: list[KeywordIndex], live: np.ndarray, rebuild: bool
+    ) -> bool:
         recent = [*st.recent, *parts]
         held = (st.main.n_docs if st.main else 0) + sum(p.n_docs for p in recent)
         main_docs = st.main.n_docs if st.main else 0
         rebuilt = False
-        if (
-            st.main is None
-            or held - st.n_docs > REMERGE_SHARE * st.n_docs
-            or (held - main_docs > REMERGE_SHARE * main_docs)
+        if st.main is None or (
+            rebuild
+            and (
+                held - st.n_docs > REMERGE_SHARE * st.n_docs
+                or held - main_docs > REMERGE_SHARE * main_docs
+            )
         ):
             # everything into one part again, leaving out removed videos
             st.main = KeywordIndex.merge([*([st.main] if st.main else []), *recent], live=live)
             st.recent = ()
             rebuilt = True
-        elif len(recent) > RECENT_MAX:
+        elif rebuild and len(recent) > RECENT_MAX:
             st.recent = (KeywordIndex.merge(recent, live=live),)
         else:
             st.recent = tuple(recent)
         for seg in (st.main, *st.recent):
             seg.prepare_search()
-        held = st.main.n_docs + sum(p.n_docs for p in st.recent)
-        st.live = live if held > st.n_docs else None
+        st.live = live
         return rebuilt
 
 
@@ -224,3 +217,9 @@ def scan_library(root: Path) -> dict[str, Stamp]:
                 continue
             out[e.name] = (s.st_ino, s.st_mtime_ns)
     return out
+
+
+def _holds_dead(st: LibraryState) -> bool:
+    """Whether any segment or vector index still holds rows of removed videos."""
+    held = (st.main.n_docs if st.main else 0) + sum(p.n_docs for p in st.recent)
+    return held > st.n_docs or any(d.dead for d in st.dense.values())

@@ -1,46 +1,32 @@
-"""Moment retrieval over the library: dense text, keyword and frame search fused by rank.
+"""Moment retrieval over the library: keyword, sub-word, dense text and frame rankings fused by
+weighted reciprocal rank.
 
 The Searcher holds one library-wide index per modality in memory, whose ids ("rows") number the
-clips of every ready video, rather than searching each video's small index in turn: at 1,000
-hours (~360k clips) one IVF search takes about a millisecond, a thousand small ones far more.
-Clip documents stay in memory too (zlib blocks), so a search reads nothing from disk.
-
-Every search first checks whether the library changed: one stat of the videos folder, whose
-mtime moves when a video folder comes or goes and when `write_video_index` finishes; then one
-stat of `index/meta.json` per video says which. New videos are added, deleted or re-indexed ones
-removed, so a video indexed by a worker process is found by the gateway's next search without a
-restart. Changes are prepared beside the live state and swapped in under a short write lock.
+clips of every loaded video: at 1,000 hours (~360k clips) one IVF search takes about a
+millisecond, a thousand per-video searches far more. A search limited to a few videos (at most
+`exact_below` vectors) scans those videos' memory-mapped vectors exactly instead, so its cost
+follows what it searches. Clip documents stay in memory (zlib blocks): a search reads no file.
+The library's state is kept current by a LibraryWatcher in the background (see refresh.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
-import math
-import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from indexer.errors import InvalidQuery, ModelUnavailable, VideoNotFound, VideoNotReady
-from indexer.search.dense_build import MODALITIES
+from indexer.search.dense_build import MODALITIES, merge_top
 from indexer.search.fusion import reciprocal_rank_fusion
 from indexer.search.hits import ClipCache
 from indexer.search.keyword import Group, bm25_search
 from indexer.search.labels import LabelMapper
-from indexer.search.library import (
-    LibraryState,
-    Stamp,
-    StateBuilder,
-    VideoEntry,
-    folder_mtime,
-    scan_library,
-)
+from indexer.search.library import LibraryState, VideoEntry
 from indexer.search.query import LabelMatcher, build_query
-from indexer.search.vectors import FLAT
+from indexer.search.refresh import Keys, LibraryWatcher, VideoSearchState
 from indexer.settings import IndexSettings, Settings
 from indexer.store import Library
 from indexer.types import Hit
@@ -51,71 +37,92 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 FRAMES_PER_CLIP = 10  # frame hits fetched per clip wanted (1 fps over 10 s clips)
 TEXTS_PER_CLIP = 4  # text vectors per clip: the whole clip, and its speech, text and objects
-SETTLE_NS = 2_000_000_000  # a folder mtime this recent may still move within its clock tick
 
 
-class _RWLock:
-    """Many readers or one writer; a waiting writer holds back new readers."""
+@dataclass
+class SearchResult:
+    """Hits, best first, and the requested videos that were not searched, with why."""
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = self._waiting = 0
-        self._writer = False
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writer and not self._waiting)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting += 1
-            self._cond.wait_for(lambda: not self._writer and not self._readers)
-            self._waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
+    hits: list[Hit]
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 class Searcher:
-    """Searches the ready videos of a library (those with `index/meta.json`).
+    """Searches the videos of a library that have an index (`index/meta.json`).
 
     `search` returns up to top_k Hits, best first. Raises InvalidQuery (empty query, top_k out of
-    1..max_top_k, empty video_ids), VideoNotFound (unknown id), VideoNotReady (not indexed yet).
-    Thread-safe; modalities whose extractor is off are skipped (no text embedder: keyword only)."""
+    1..max_top_k, empty video_ids). For a video it names that cannot be searched it raises
+    VideoNotFound (unknown id) or VideoNotReady (not indexed, still loading, or its index is
+    broken) — unless `skip_unavailable`, which searches the rest (library-wide searches).
+    Thread-safe; modalities whose extractor is off are skipped (no text embedder: keyword only).
+    `video_states()` says which videos can be searched and why not."""
 
     def __init__(self, library: Library, extractors: Extractors, settings: Settings) -> None:
         self.library, self.extractors = library, extractors
         self.settings: IndexSettings = settings.index
-        self._builder = StateBuilder(library, self.settings)
-        self._state = LibraryState()
-        self._keys: dict[str, tuple[str, int] | None] = {}
-        self._seen_mtime: int | None = None  # of the videos folder, once settled and applied
-        self._lock = _RWLock()  # searches read; swapping in a new state writes
-        self._refreshing = threading.Lock()  # one thread prepares changes at a time
+        self.watcher = LibraryWatcher(library, self.settings)
         self._clips = ClipCache()
         self._labels = LabelMapper(self.settings.label_min_z)
 
     # --- public ----------------------------------------------------------------------------------
     def warm_up(self) -> None:
-        """Load the library indexes now (and the embedders), rather than on the first search."""
-        self._refresh(self._embed("warm up"))
+        """Load the library indexes now (and the embedders); returns when loaded."""
+        self.watcher.refresh_now(self._wanted_keys(self._embed("warm up")))
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the first load of the library is done (readiness)."""
+        return self.watcher.loaded
+
+    def video_states(self) -> dict[str, VideoSearchState]:
+        return self.watcher.video_states()
 
     def search(
-        self, query: str, video_ids: Sequence[str] | None = None, top_k: int | None = None
+        self,
+        query: str,
+        video_ids: Sequence[str] | None = None,
+        top_k: int | None = None,
+        *,
+        skip_unavailable: bool = False,
     ) -> list[Hit]:
+        return self.search_result(query, video_ids, top_k, skip_unavailable=skip_unavailable).hits
+
+    def search_result(
+        self,
+        query: str,
+        video_ids: Sequence[str] | None = None,
+        top_k: int | None = None,
+        *,
+        skip_unavailable: bool = False,
+    ) -> SearchResult:
+        top_k = self._check(query, video_ids, top_k)
+        queries = self._embed(query)
+        self.watcher.notice(self._wanted_keys(queries))
+        if not self.watcher.loaded:  # readiness waits for this too; a search does, boundedly
+            self.watcher.wait_loaded(self.settings.load_wait_s)
+        st, found, unavailable = self._scope(video_ids, skip_unavailable)
+        selected = st.order if found is None else [st.videos[v] for v in found]
+        if not selected:
+            return SearchResult([], unavailable)
+        depth = max(50, 4 * top_k)
+        mask = self._mask(st, selected)
+        kq = build_query(query, st.languages, self._label_matcher(st))
+        cfg = self.settings
+        rankings = [
+            (cfg.weight_keyword, self._keyword(st, kq.words, depth, mask)),
+            (cfg.weight_subword, self._keyword(st, kq.subwords, depth, mask)),
+        ]
+        for name, q in queries.items():
+            weight = cfg.weight_text if name == "text" else cfg.weight_frames
+            rankings.append((weight, self._dense(st, name, q, depth, selected, mask)))
+        used = [(w, r) for w, r in rankings if r and w > 0]
+        fused = reciprocal_rank_fusion(
+            [r for _, r in used], k=cfg.rrf_k, weights=[w for w, _ in used]
+        )
+        return SearchResult(self._clips.hits(st, fused[:top_k], query), unavailable)
+
+    # --- scope -----------------------------------------------------------------------------------
+    def _check(self, query: str, video_ids: Sequence[str] | None, top_k: int | None) -> int:
         if not isinstance(query, str) or not query.strip():
             raise InvalidQuery("query is empty")
         top_k = self.settings.default_top_k if top_k is None else top_k
@@ -127,31 +134,57 @@ class Searcher:
             raise InvalidQuery("video_ids must be a list of ids")
         if video_ids is not None and len(video_ids) == 0:
             raise InvalidQuery("video_ids is empty; omit it to search every video")
-        queries = self._embed(query)
-        self._refresh(queries)
-        with self._lock.read():
-            st = self._state
-            selected = self._select(st, video_ids)
-            if not selected:
-                return []
-            depth = max(50, 4 * top_k)
-            mask, n_sel = self._mask(st, selected)
-            kq = build_query(query, st.languages, self._label_matcher(st))
-            cfg = self.settings
-            rankings = [
-                (cfg.weight_keyword, self._keyword(st, kq.words, depth, mask)),
-                (cfg.weight_subword, self._keyword(st, kq.subwords, depth, mask)),
-            ]
-            for name, q in queries.items():
-                weight = cfg.weight_text if name == "text" else cfg.weight_frames
-                rankings.append((weight, self._dense(st, name, q, depth, mask, n_sel)))
-            used = [(w, r) for w, r in rankings if r and w > 0]
-            fused = reciprocal_rank_fusion(
-                [r for _, r in used], k=cfg.rrf_k, weights=[w for w, _ in used]
-            )
-            return self._clips.hits(st, fused[:top_k], query)
+        return top_k
 
-    # --- query side ------------------------------------------------------------------------------
+    def _scope(
+        self, video_ids: Sequence[str] | None, skip: bool
+    ) -> tuple[LibraryState, list[str] | None, dict[str, str]]:
+        """The state to search, the named videos it holds (None: all), and the other named
+        ones with why. A named video whose index exists but is not loaded yet is waited for
+        (at most load_wait_s)."""
+        st = self.watcher.state
+        if video_ids is None:
+            return st, None, {}
+        wanted = list(dict.fromkeys(video_ids))
+        pending = self.watcher.pending(wanted)
+        if pending:
+            self.watcher.wait_for(pending, self.settings.load_wait_s)
+            st = self.watcher.state
+        found, why = [], {}
+        for vid in wanted:
+            if vid in st.videos:
+                found.append(vid)
+                continue
+            reason = self._why_not(st, vid)
+            if not skip:
+                if reason == "not found":
+                    raise VideoNotFound(f"no video {vid}")
+                raise VideoNotReady(f"video {vid} cannot be searched: {reason}")
+            why[vid] = reason
+        return st, found, why
+
+    def _why_not(self, st: LibraryState, vid: str) -> str:
+        if vid in st.failed:
+            return f"its index could not be loaded ({st.failed[vid][1]})"
+        if self.watcher.on_disk(vid):
+            return "its index is still loading"
+        try:
+            known = self.library.store(vid).exists("video.json")
+        except ValueError:
+            known = False
+        return "it is not indexed yet" if known else "not found"
+
+    @staticmethod
+    def _mask(st: LibraryState, selected: list[VideoEntry]) -> np.ndarray | None:
+        """Rows a search may return (bool by row), None for every row."""
+        if len(selected) == len(st.order):
+            return st.live  # hides removed videos' rows, when segments still hold any
+        mask = np.zeros(st.next_row, dtype=bool)
+        for v in selected:
+            mask[v.lo : v.hi] = True
+        return mask
+
+    # --- rankings --------------------------------------------------------------------------------
     def _label_matcher(self, st: LibraryState) -> LabelMatcher | None:
         backend = self.extractors.get("text")
         if backend is None or not self.settings.label_mapping:
@@ -176,6 +209,29 @@ class Searcher:
         )
         return [row for row, _ in found]
 
+    def _dense(
+        self,
+        st: LibraryState,
+        name: str,
+        q: np.ndarray,
+        depth: int,
+        selected: list[VideoEntry],
+        mask: np.ndarray | None,
+    ) -> list[int]:
+        d = st.dense[name]
+        if d.key is None or q.shape[1] != d.key[1] or not d.parts:
+            return []
+        k = depth * (FRAMES_PER_CLIP if name == "frames" else TEXTS_PER_CLIP)
+        chosen = [v for v in selected if v.vid in d.members]
+        n_sel = sum(len(v.dense[name][1]) for v in chosen)
+        if len(selected) < len(st.order) and n_sel <= self.settings.exact_below:
+            ids = _exact(chosen, name, q, k)  # a few videos: scan them, not the library index
+        else:
+            ids = d.search(q, k, mask, n_sel / max(d.ntotal - d.dead, 1))
+        rows = dict.fromkeys(int(i) for i in ids)  # a clip at its best vector
+        return list(rows)[:depth]
+
+    # --- query side ------------------------------------------------------------------------------
     def _embed(self, query: str) -> dict[str, np.ndarray]:
         out = {}
         for name, kind in MODALITIES.items():
@@ -194,100 +250,21 @@ class Searcher:
             out[name] = np.ascontiguousarray(q, dtype=np.float32).reshape(1, -1)
         return out
 
-    def _select(self, st: LibraryState, video_ids: Sequence[str] | None) -> list[VideoEntry]:
-        if video_ids is None:
-            return st.order
-        chosen = []
-        for vid in dict.fromkeys(video_ids):
-            v = st.videos.get(vid)
-            if v is None:
-                try:
-                    known = self.library.store(vid).exists("video.json")
-                except ValueError:
-                    known = False
-                if known:
-                    raise VideoNotReady(f"video {vid} is not indexed yet")
-                raise VideoNotFound(f"no video {vid}")
-            chosen.append(v)
-        return chosen
-
-    @staticmethod
-    def _mask(st: LibraryState, selected: list[VideoEntry]) -> tuple[np.ndarray | None, int]:
-        if len(selected) == len(st.order):
-            return None, st.n_docs  # everything: no filter to pay for
-        n_sel = sum(v.hi - v.lo for v in selected)
-        mask = np.zeros(st.next_row, dtype=bool)
-        for v in selected:
-            mask[v.lo : v.hi] = True
-        return mask, n_sel
-
-    def _dense(
-        self,
-        st: LibraryState,
-        name: str,
-        q: np.ndarray,
-        depth: int,
-        mask: np.ndarray | None,
-        n_sel: int,
-    ) -> list[int]:
-        d = st.dense[name]
-        if d.index is None or d.index.ntotal == 0 or q.shape[1] != d.index.dim:
-            return []
-        nprobe = None
-        if mask is not None and d.index.kind != FLAT:
-            # a filter keeps a fraction of each list; probe more lists to see as many candidates
-            live = sum(st.videos[m].hi - st.videos[m].lo for m in d.members) or 1
-            nprobe = min(d.index.nlist, math.ceil(d.index.nprobe * live / max(n_sel, 1)))
-        k = depth * (FRAMES_PER_CLIP if name == "frames" else TEXTS_PER_CLIP)
-        _, ids = d.index.search(q, k, allowed=mask, nprobe=nprobe)
-        rows = dict.fromkeys(int(i) for i in ids[0] if i >= 0)  # a clip at its best vector
-        return list(rows)[:depth]
-
-    # --- noticing changes ------------------------------------------------------------------------
-    def _wanted_keys(self, queries: dict[str, np.ndarray]) -> dict[str, tuple[str, int] | None]:
-        keys: dict[str, tuple[str, int] | None] = {}
+    def _wanted_keys(self, queries: dict[str, np.ndarray]) -> Keys:
+        keys: Keys = {}
         for name, kind in MODALITIES.items():
             q = queries.get(name)
             keys[name] = None if q is None else (self.extractors.status(kind).model, q.shape[1])
         return keys
 
-    def _refresh(self, queries: dict[str, np.ndarray]) -> None:
-        keys = self._wanted_keys(queries)
-        unchanged = (
-            self._seen_mtime is not None and folder_mtime(self.library.root) == self._seen_mtime
-        )
-        if unchanged and keys == self._keys:
-            return  # nothing came, went or was re-indexed
-        with self._refreshing:
-            mtime = folder_mtime(
-                self.library.root
-            )  # before the listing: a later change moves it again
-            scan = scan_library(self.library.root)
-            if not self._current(scan) or keys != self._keys:
-                new = self._builder.prepare(self._state, scan, keys)
-                with self._lock.write():
-                    self._state = new.commit()
-                st = self._state
-                log.info("library index: %d videos, %d clips", len(st.videos), st.n_docs)
-                self._keys = keys
-                if new.rebuilt:
-                    del new
-                    _release_free_memory()
-            settled = time.time_ns() - mtime > SETTLE_NS
-            self._seen_mtime = mtime if settled and mtime >= 0 else None
 
-    def _current(self, scan: dict[str, Stamp]) -> bool:
-        st = self._state
-        if len(scan) != len(st.videos) + len(st.failed):
-            return False
-        return all(
-            ((v := st.videos.get(vid)) is not None and v.stamp == s) or st.failed.get(vid) == s
-            for vid, s in scan.items()
-        )
-
-
-def _release_free_memory() -> None:
-    """Hand the heap freed by a rebuild back to the system. glibc keeps it otherwise (building
-    the 1,000-hour library index left ~700 MB freed but resident); elsewhere a no-op."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+def _exact(videos: list[VideoEntry], name: str, q: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k best vectors of `videos` by exact inner product, best first."""
+    scores, rows = [], []
+    for v in videos:
+        x, r = v.dense[name]
+        s = np.asarray(x @ q[0], np.float32)
+        top = np.argpartition(-s, k - 1)[:k] if len(s) > k else np.arange(len(s))
+        scores.append(s[top])
+        rows.append(r[top])
+    return merge_top(scores, rows, k)

@@ -139,7 +139,10 @@ def write_video_index(
     }
     with atomic_path(vdir / "index.npz") as tmp, tmp.open("wb") as f:
         np.savez(f, **table, **kw.arrays("kw_"))
-    previous = _read_meta(root).get("version")
+    try:
+        previous = _read_meta(root).get("version")
+    except ValueError:  # a damaged meta.json: this write replaces it
+        previous = None
     record = {
         **meta,
         "format": FORMAT,

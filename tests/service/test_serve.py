@@ -55,6 +55,7 @@ def test_vidrag_serve_runs_gateway_and_worker_without_redis(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/healthz", 90, serve)
+        wait_http(url + "/readyz", 120, serve)  # ready once models and indexes are loaded
         import httpx
 
         with httpx.Client(base_url=url, timeout=120) as client:
