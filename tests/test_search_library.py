@@ -144,3 +144,27 @@ def test_a_few_videos_are_searched_exactly_without_the_library_index(tmp_path, m
     monkeypatch.setattr(type(dense), "search", lambda *a, **k: pytest.fail("library index used"))
     assert top(searcher.search("feline", ["vidc", "vidb"])) == ("vidc", 0)
     assert top(searcher.search("parcel gate", ["vida"])) == ("vida", 4)
+
+
+def test_rows_of_removed_videos_are_compacted_away(tmp_path):
+    settings, library, searcher = make(tmp_path, text=HashEmbedder())
+    for v in range(8):
+        add_video(
+            library,
+            f"v{v}",
+            [f"clip {i} of video {v} about topic{v}" for i in range(5)],
+            settings.index,
+        )
+    searcher.warm_up()
+    assert searcher.watcher.state.next_row == 40
+    for v in range(5):
+        library.delete(f"v{v}")
+    searcher.warm_up()
+    st = searcher.watcher.state
+    assert (st.next_row, st.n_docs, st.live) == (15, 15, None)  # rows 0..14 again, no mask
+    assert [v.lo for v in st.order] == [0, 5, 10]
+    assert (
+        top(searcher.search("topic6")) == ("v6", 0) or searcher.search("topic6")[0].video_id == "v6"
+    )
+    assert {h.video_id for h in searcher.search("video", top_k=20)} == {"v5", "v6", "v7"}
+    assert searcher.watcher.state.dense["text"].base.ntotal == 15

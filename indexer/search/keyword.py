@@ -246,14 +246,22 @@ def bm25_search(
             weights.append(x[first])
     if not keys:
         return []
-    scores = np.bincount(np.concatenate(keys), weights=np.concatenate(weights), minlength=n_ids)
-    cand = np.flatnonzero(scores > 0)
+    ids, w = np.concatenate(keys), np.concatenate(weights)
+    if len(ids) * 8 < n_ids:  # few postings: sum per distinct id, not over every id there is
+        cand, inverse = np.unique(ids, return_inverse=True)
+        summed = np.bincount(inverse, weights=w)
+    else:
+        scores = np.bincount(ids, weights=w, minlength=n_ids)
+        cand = np.flatnonzero(scores > 0)
+        summed = scores[cand]
     if allowed is not None:
-        cand = cand[allowed[cand]]
+        on = allowed[cand]
+        cand, summed = cand[on], summed[on]
     if len(cand) > k:
-        cand = cand[np.argpartition(-scores[cand], k - 1)[:k]]
-    cand = cand[np.lexsort((cand, -scores[cand]))]  # ties: lower id first
-    return [(int(c), float(scores[c])) for c in cand]
+        top = np.argpartition(-summed, k - 1)[:k]
+        cand, summed = cand[top], summed[top]
+    order = np.lexsort((cand, -summed))  # ties: lower id first
+    return [(int(c), float(x)) for c, x in zip(cand[order], summed[order], strict=True)]
 
 
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.float64))

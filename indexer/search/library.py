@@ -137,7 +137,42 @@ class StateBuilder:
             st.dense[name] = dense
             rebuilt |= built
         st.live = live if _holds_dead(st) else None  # a mask only where rows must be hidden
+        if rebuild and st.next_row - st.n_docs > REMERGE_SHARE * max(st.n_docs, 1):
+            return self._compact(st, keys), True
         return st, rebuilt
+
+    def _compact(self, st: LibraryState, keys: dict[str, tuple[str, int] | None]) -> LibraryState:
+        """The same videos on rows 0..n_docs again: rows of removed videos are never reused,
+        so after enough removals every index is rebuilt on fresh, dense row numbers (per-query
+        arrays and masks are sized by the highest row)."""
+        remap = np.full(st.next_row, -1, np.int64)
+        videos, lo = {}, 0
+        for v in st.order:
+            n = v.hi - v.lo
+            remap[v.lo : v.hi] = np.arange(lo, lo + n)
+            dense = {name: (x, rows - v.lo + lo) for name, (x, rows) in v.dense.items()}
+            videos[v.vid] = replace(v, lo=lo, hi=lo + n, dense=dense)
+            lo += n
+        segments = [s for s in (st.main, *st.recent) if s is not None]
+        merged = KeywordIndex.merge(segments, live=remap >= 0)
+        main = merged.with_ids(remap[merged.ids]).prepare_search()
+        order = [videos[v.vid] for v in st.order]
+        out = replace(
+            st,
+            videos=videos,
+            order=order,
+            los=np.array([v.lo for v in order], dtype=np.int64),
+            next_row=lo,
+            main=main,
+            recent=(),
+            live=None,
+            dense={},
+        )
+        for name in MODALITIES:
+            out.dense[name], _ = prepare_dense(
+                DenseIndex(), videos, name, keys[name], [], [], self.settings
+            )
+        return out
 
     def _load(self, vid: str, stamp: Stamp, lo: int) -> tuple[VideoEntry, KeywordIndex]:
         vi = VideoIndex.load(self.library.store(vid), self.settings)
