@@ -123,8 +123,8 @@ class IndexSettings(BaseModel):
     # z-score a label's cosine must reach among all labels' (see indexer/search/labels.py)
     label_mapping: bool = True
     label_min_z: float = 3.5
-    # a search waits at most this long for a video it names whose index is being loaded (and
-    # for the first load); then it says the video is still loading
+    # a search waits at most this long for a video it names whose index is being loaded (the
+    # first load of the library it always waits for); then it says the video is still loading
     load_wait_s: float = 5.0
     # a search limited to videos holding at most this many vectors of a modality scans them
     # exactly instead of filtering the library-wide index

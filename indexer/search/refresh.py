@@ -95,8 +95,9 @@ class LibraryWatcher:
                 lambda: not self._running or not self.pending(video_ids), timeout=timeout_s
             )
 
-    def wait_loaded(self, timeout_s: float) -> bool:
-        """Wait for the first full load, at most `timeout_s`; whether it is done."""
+    def wait_loaded(self, timeout_s: float | None) -> bool:
+        """Wait for the first full load, at most `timeout_s` (None: however long it takes);
+        whether it is done."""
         with self._cond:
             return self._cond.wait_for(lambda: self.loaded, timeout=timeout_s)
 
@@ -126,22 +127,24 @@ class LibraryWatcher:
 
     # --- the refresh thread ----------------------------------------------------------------------
     def _run(self) -> None:
+        finished = False
         try:
-            while True:
+            while not finished:
                 with self._cond:
                     keys, self._again = self._wanted, False
                 try:
                     self._refresh(keys)
                 except Exception:  # a bug here must not stop later refreshes
                     log.exception("library refresh failed")
-                with self._cond:
+                with self._cond:  # checked and cleared together: no change noticed is lost
                     if not self._again:
-                        self.loaded = True
-                        return
+                        self.loaded, self._running, finished = True, False, True
+                        self._cond.notify_all()
         finally:
-            with self._cond:
-                self._running = False
-                self._cond.notify_all()
+            if not finished:  # died: let the next search start another
+                with self._cond:
+                    self._running = False
+                    self._cond.notify_all()
 
     def _refresh(self, keys: Keys) -> None:
         mtime = folder_mtime(self.library.root)  # before the listing: a later change moves it

@@ -98,8 +98,8 @@ class Searcher:
         top_k = self._check(query, video_ids, top_k)
         queries = self._embed(query)
         self.watcher.notice(self._wanted_keys(queries))
-        if not self.watcher.loaded:  # readiness waits for this too; a search does, boundedly
-            self.watcher.wait_loaded(self.settings.load_wait_s)
+        if not self.watcher.loaded:  # nothing to answer from yet (readiness waits for it too)
+            self.watcher.wait_loaded(None)
         st, found, unavailable = self._scope(video_ids, skip_unavailable)
         selected = st.order if found is None else [st.videos[v] for v in found]
         if not selected:
