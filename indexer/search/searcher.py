@@ -97,7 +97,8 @@ class Searcher:
     ) -> SearchResult:
         top_k = self._check(query, video_ids, top_k)
         queries = self._embed(query)
-        self.watcher.notice(self._wanted_keys(queries))
+        keys = self._wanted_keys(queries)
+        self.watcher.notice(keys)
         if not self.watcher.loaded:  # nothing to answer from yet (readiness waits for it too)
             self.watcher.wait_loaded(None)
         st, found, unavailable = self._scope(video_ids, skip_unavailable)
@@ -114,7 +115,8 @@ class Searcher:
         ]
         for name, q in queries.items():
             weight = cfg.weight_text if name == "text" else cfg.weight_frames
-            rankings.append((weight, self._dense(st, name, q, depth, selected, mask)))
+            if st.dense[name].key == keys[name]:  # vectors of another model: not comparable
+                rankings.append((weight, self._dense(st, name, q, depth, selected, mask)))
         used = [(w, r) for w, r in rankings if r and w > 0]
         fused = reciprocal_rank_fusion(
             [r for _, r in used], k=cfg.rrf_k, weights=[w for w, _ in used]
@@ -219,7 +221,7 @@ class Searcher:
         mask: np.ndarray | None,
     ) -> list[int]:
         d = st.dense[name]
-        if d.key is None or q.shape[1] != d.key[1] or not d.parts:
+        if not d.parts:
             return []
         k = depth * (FRAMES_PER_CLIP if name == "frames" else TEXTS_PER_CLIP)
         chosen = [v for v in selected if v.vid in d.members]
