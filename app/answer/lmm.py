@@ -7,58 +7,58 @@ deadline allows), then the next base URL is tried; requests start at the replica
 several vLLM servers share the load. Once answer text has been handed out a failure is not
 retried (the text cannot be taken back): it is raised.
 
-Every failure is a domain error — `LMMUnavailable` (down, overloaded: retries exhausted),
-`LMMTimeout`, `LMMBadResponse` (a malformed body or stream chunk), `LMMError` (the server refused
-the request) — never a silent `None`."""
+Every failure is a domain error (see `protocol.py`) — `LMMUnavailable` (down, overloaded:
+retries exhausted), `LMMTimeout`, `LMMBadResponse` (a malformed body or stream chunk),
+`LMMEmptyStream` (a 200 stream that ended before its first event), `LMMContextOverflow` and
+`LMMImagesRefused` (the server refused the prompt's size or its images: never retried, whatever
+the status), `LMMError` (any other refusal) — never a silent `None`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import itertools
-import json
 import random
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from app.answer.protocol import (
+    LMMBadResponse,
+    LMMContextOverflow,
+    LMMEmptyStream,
+    LMMError,
+    LMMImagesRefused,
+    LMMNotConfigured,
+    LMMTimeout,
+    LMMUnavailable,
+    error_message,
+    parse_chunk,
+    read_chunk,
+    refusal,
+    refusal_kind,
+    retry_after_seconds,
+)
 from app.answer.settings import LMMSettings
-from indexer.errors import VidragError
+
+__all__ = [
+    "LMMBadResponse",
+    "LMMClient",
+    "LMMContextOverflow",
+    "LMMEmptyStream",
+    "LMMError",
+    "LMMImagesRefused",
+    "LMMNotConfigured",
+    "LMMTimeout",
+    "LMMUnavailable",
+    "StreamInfo",
+    "parse_chunk",
+    "retry_after_seconds",
+]
 
 RETRY_STATUS = {408, 425, 429}  # plus every 5xx
-
-
-class LMMError(VidragError):
-    """The LMM server answered, but not with an answer (e.g. HTTP 400: too many images)."""
-
-    type = "lmm_error"
-    status = 502
-
-
-class LMMUnavailable(LMMError):
-    """No replica gave an answer: refused connections, 429/5xx after every retry."""
-
-    type = "lmm_unavailable"
-    status = 503
-
-
-class LMMTimeout(LMMUnavailable):
-    type = "lmm_timeout"
-    status = 504
-
-
-class LMMNotConfigured(LMMUnavailable):
-    type = "lmm_not_configured"
-
-
-class LMMBadResponse(LMMError):
-    """The reply is not what the OpenAI protocol promises (malformed JSON, a chunk without
-    choices, a stream without `[DONE]`, an empty answer)."""
-
-    type = "lmm_bad_response"
 
 
 class _Retryable(Exception):
@@ -79,57 +79,13 @@ class _Retryable(Exception):
         )
 
 
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """`Retry-After` as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+@dataclass
+class StreamInfo:
+    """What a stream said besides its text: why it ended and, when the server counts them
+    (`stream_options.include_usage`), its tokens."""
 
-
-def _error_message(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body[:300].decode("utf-8", "replace").strip()
-    if isinstance(data, dict):
-        err = data.get("error", data)
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"][:300]
-    return str(data)[:300]
-
-
-def parse_chunk(data: str) -> str:
-    """The answer text of one streamed `chat.completion.chunk` (`""` for role-only, usage-only
-    or final chunks). Raises LMMBadResponse for anything that is not such a chunk and LMMError
-    for an error object the server sent mid-stream."""
-    try:
-        obj = json.loads(data)
-    except ValueError as e:
-        raise LMMBadResponse(f"malformed stream chunk (not JSON): {data[:120]!r}") from e
-    if not isinstance(obj, dict):
-        raise LMMBadResponse(f"malformed stream chunk (not an object): {data[:120]!r}")
-    if "error" in obj or obj.get("object") == "error":
-        raise LMMError(f"error in stream: {_error_message(data.encode())}")
-    choices = obj.get("choices")
-    if not isinstance(choices, list):
-        raise LMMBadResponse(f"malformed stream chunk (no choices): {data[:120]!r}")
-    text = []
-    for choice in choices:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
-        if not isinstance(delta, dict):
-            raise LMMBadResponse(f"malformed stream chunk (no delta): {data[:120]!r}")
-        content = delta.get("content")
-        if content is not None and not isinstance(content, str):
-            raise LMMBadResponse(f"malformed stream chunk (content): {data[:120]!r}")
-        text.append(content or "")
-    return "".join(text)
+    finish_reason: str | None = None
+    usage: dict[str, int] | None = None
 
 
 class LMMClient:
@@ -180,12 +136,18 @@ class LMMClient:
         k = next(self._turn) % len(urls)
         return urls[k:] + urls[:k]
 
-    async def stream_chat(self, request: dict[str, Any]) -> AsyncGenerator[str, None]:
-        """Yield the answer's text as it arrives. Raises an LMMError subclass (see module)."""
+    async def stream_chat(
+        self, request: dict[str, Any], info: StreamInfo | None = None
+    ) -> AsyncGenerator[str, None]:
+        """Yield the answer's text as it arrives; `info`, when given, receives the finish reason
+        and token usage. Raises an LMMError subclass (see module)."""
         s = self.settings
         if not s.base_urls:
             raise LMMNotConfigured("no LMM base URL configured")
+        info = info if info is not None else StreamInfo()
         body = {**request, "stream": True}
+        if s.stream_usage:
+            body["stream_options"] = {"include_usage": True}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + s.total_timeout_s
         failures: list[str] = []
@@ -196,7 +158,7 @@ class LMMClient:
                 for attempt in range(s.retries + 1):
                     yielded = False
                     try:
-                        attempt_ = self._attempt(client, url, body, deadline)
+                        attempt_ = self._attempt(client, url, body, deadline, info)
                         async with contextlib.aclosing(attempt_) as texts:
                             async for text in texts:
                                 yielded = True
@@ -224,7 +186,12 @@ class LMMClient:
         raise err("; ".join(failures))
 
     async def _attempt(
-        self, client: httpx.AsyncClient, url: str, body: dict[str, Any], deadline: float
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        body: dict[str, Any],
+        deadline: float,
+        info: StreamInfo,
     ) -> AsyncGenerator[str, None]:
         request = client.build_request("POST", f"{url}/chat/completions", json=body)
         try:
@@ -235,7 +202,7 @@ class LMMClient:
             except TimeoutError:
                 raise _Retryable("no reply before the deadline", timeout=True) from None
             try:
-                async with contextlib.aclosing(self._read(resp, url, deadline)) as texts:
+                async with contextlib.aclosing(self._read(resp, url, deadline, info)) as texts:
                     async for text in texts:
                         yield text
             finally:
@@ -248,30 +215,38 @@ class LMMClient:
             raise _Retryable(f"{type(e).__name__}: {e}") from e
 
     async def _read(
-        self, resp: httpx.Response, url: str, deadline: float
+        self, resp: httpx.Response, url: str, deadline: float, info: StreamInfo
     ) -> AsyncGenerator[str, None]:
         if resp.status_code != 200:
             try:
                 async with asyncio.timeout_at(deadline):
-                    detail = _error_message(await resp.aread())
+                    detail = error_message(await resp.aread())
             except TimeoutError:
                 detail = "(no body before the deadline)"
             reason = f"HTTP {resp.status_code}: {detail}"
-            if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
+            # a prompt too long or images refused: the same request would fail again
+            if refusal_kind(detail) is None and (
+                resp.status_code in RETRY_STATUS or resp.status_code >= 500
+            ):
                 after = retry_after_seconds(resp.headers.get("retry-after"))
                 raise _Retryable(reason, retry_after=after)
-            raise LMMError(f"{url} refused the request: {reason}")
+            raise refusal(f"{url} refused the request: {reason}")
         ctype = resp.headers.get("content-type", "")
         if not ctype.startswith("text/event-stream"):
             raise LMMBadResponse(f"{url}: expected an event stream, got {ctype!r}")
         lines = resp.aiter_lines()
         data: list[str] = []
-        total = 0
+        total = events = 0
         while True:
             try:
                 async with asyncio.timeout_at(deadline):
                     line = await anext(lines)
             except StopAsyncIteration:
+                if events == 0:
+                    raise LMMEmptyStream(
+                        f"{url}: the stream ended before its first event (the server failed "
+                        "on the request without saying why)"
+                    ) from None
                 raise LMMBadResponse(f"{url}: stream ended without [DONE]") from None
             except TimeoutError:
                 raise _Retryable("deadline passed while streaming", timeout=True) from None
@@ -282,11 +257,15 @@ class LMMClient:
                 continue
             payload = "\n".join(data)  # a blank line ends the event
             data = []
+            events += 1
             if payload.strip() == "[DONE]":
                 if total == 0:
                     raise LMMBadResponse(f"{url}: empty answer")
                 return
-            text = parse_chunk(payload)
+            chunk = read_chunk(payload)
+            info.finish_reason = chunk.finish_reason or info.finish_reason
+            info.usage = chunk.usage or info.usage
+            text = chunk.text
             if text:
                 total += len(text)
                 yield text

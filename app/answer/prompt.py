@@ -9,35 +9,46 @@ time span so the model can cite it):
             ... next clip (grouped by video, in time order) ...
             Question: ...                                                        (text part)
 
-Budgets come from `LMMSettings`; the same inputs always give the same request."""
+For a model without vision (`vision=False`) the user message is one string: the same clip blocks
+and question, no frames (a plain string is the one content form every OpenAI-compatible server
+accepts; llama-cpp-python's chat templates fail on a list of parts).
+
+The request fits the context window: the question, the system prompt and `max_tokens` of answer
+come first; frames may take half of what is left; the clips share the rest (fewer clips when
+each would get too little), each clip's text cut to its share. Token counts are estimates
+(`tokens.py`). The same inputs always give the same request."""
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
+from app.answer import tokens
+from app.answer.frames import allot_images, encode_frame, frame_path, pick_frames
+from app.answer.lmm import LMMContextOverflow
 from app.answer.settings import LMMSettings
 from indexer.store import Library
 from indexer.types import Hit
 
+__all__ = ["allot_images", "build_prompt", "clip_label", "pick_frames"]
+
 log = logging.getLogger("vidrag.answer")
 
-SYSTEM_PROMPT = (
+_SYSTEM = (
     "You answer questions about videos. Use only the material in the user's message: clips, "
-    "each headed by [video title · start–end] with its speech transcript, on-screen text, "
-    "detected objects and a few frames. Transcripts and on-screen text are machine-made and may "
+    "each headed by [video title · start–end] with its speech transcript, on-screen text{what}. "
+    "Transcripts and on-screen text are machine-made and may "
     "contain errors. After each statement, cite the moment that supports it as [hh:mm:ss] or "
     "[hh:mm:ss–hh:mm:ss], using times inside the clips shown. If the material does not answer "
     "the question, say so plainly instead of guessing. Answer briefly, in the question's language."
 )
+SYSTEM_PROMPT = _SYSTEM.format(what=", detected objects and a few frames")
+SYSTEM_PROMPT_TEXT = _SYSTEM.format(what=" and detected objects")
+SAFETY = 0.05  # of the context kept free: the token counts are estimates
+MIN_CLIP_TOKENS = 48  # below this a clip's text says too little to be worth sending
 MODALITY_LABEL = {
     "speech": "Speech",
     "ocr": "On-screen text",
@@ -84,11 +95,14 @@ class PromptClip:
 
 @dataclass
 class Prompt:
-    """The request body (without `stream`) and what it contains."""
+    """The request body (without `stream`), what it contains and its estimated size."""
 
     request: dict[str, Any]
     clips: list[PromptClip]
     skipped_frames: list[str] = field(default_factory=list)
+    vision: bool = True
+    estimated_tokens: int = 0  # of the messages (`tokens.request_tokens`)
+    context_tokens: int = 0  # the window it was fitted into
 
     @property
     def images(self) -> int:
@@ -108,44 +122,6 @@ def select_hits(hits: Sequence[Hit], max_clips: int) -> list[tuple[int, Hit]]:
         if len(out) >= max_clips:
             break
     return out
-
-
-def allot_images(available: Sequence[int], per_clip: int, total: int) -> list[int]:
-    """Images per clip (clips in rank order): round-robin, so every clip gets its first frame
-    before any clip gets a second one."""
-    counts = [0] * len(available)
-    left = total
-    for round_ in range(per_clip):
-        for i, n in enumerate(available):
-            if left <= 0:
-                return counts
-            if n > round_:
-                counts[i] += 1
-                left -= 1
-    return counts
-
-
-def pick_frames(frames: Sequence[str], n: int) -> list[str]:
-    """`n` frames spread evenly over the clip (the middle of each of n equal slices)."""
-    if n <= 0 or not frames:
-        return []
-    if n >= len(frames):
-        return list(frames)
-    return [frames[int((i + 0.5) * len(frames) / n)] for i in range(n)]
-
-
-def encode_frame(path: Path, max_side: int, quality: int) -> str:
-    """A JPEG data URI of the frame, downscaled to `max_side`. Raises OSError for a missing or
-    unreadable file."""
-    with Image.open(path) as src:
-        im = src.convert("RGB")
-    if max(im.size) > max_side > 0:
-        scale = max_side / max(im.size)
-        size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
-        im = im.resize(size, Image.Resampling.BICUBIC)
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _share(lines: list[tuple[str, str]], budget: int) -> list[tuple[str, str]]:
@@ -176,11 +152,51 @@ def evidence_text(hit: Hit, budget: int) -> str:
     return "\n".join(f"{label}: {text}" for label, text in _share(lines, budget))
 
 
-def _frame_path(library: Library, video_id: str, rel: str) -> Path | None:
-    root = library.store(video_id).root.resolve()
-    path = (root / rel).resolve()
-    # frame paths come from the index; never let one name a file outside the video's directory
-    return path if path.is_relative_to(root) else None
+def _water_fill(needs: Sequence[int], room: int) -> list[int]:
+    """Shares of `room` for items needing `needs`: small needs are met in full, the rest split
+    what is left equally."""
+    shares = [0] * len(needs)
+    left = room
+    order = sorted(range(len(needs)), key=lambda i: (needs[i], i))
+    for done, i in enumerate(order):
+        shares[i] = min(needs[i], left // (len(order) - done))
+        left -= shares[i]
+    return shares
+
+
+def clip_text(hit: Hit, header: str, budget_tokens: int, max_chars: int) -> str:
+    """The clip's header and evidence within `budget_tokens` (estimated) and `max_chars`."""
+    room = budget_tokens - tokens.estimate(header + "\n")
+    chars = min(max_chars, max(0, room) * tokens.BYTES_PER_TOKEN)
+    body = evidence_text(hit, chars)
+    while chars > 0 and tokens.estimate(body) > room:  # digits and non-Latin text cost more
+        chars = int(chars * 0.8)
+        body = evidence_text(hit, chars)
+    return f"{header}\n{body}"
+
+
+def _question_text(question: str) -> str:
+    return (
+        f"Question: {question.strip()}\n"
+        "Answer from the clips above and cite their times as [hh:mm:ss]."
+    )
+
+
+def _plan(
+    chosen: list[tuple[int, Hit]], room: int, settings: LMMSettings, vision: bool
+) -> tuple[list[tuple[int, Hit]], list[int]]:
+    """The clips that fit `room` (best ranked kept) and the images of each."""
+    cost = max(1, settings.image_tokens)
+    max_images = min(settings.max_images, room // 2 // cost) if vision else 0
+    while chosen:
+        allowed = allot_images(
+            [len(h.frames) for _, h in chosen], settings.frames_per_clip, max_images
+        )
+        text_room = room - sum(allowed) * settings.image_tokens
+        if len(chosen) == 1 or text_room // len(chosen) >= MIN_CLIP_TOKENS:
+            return chosen, allowed
+        chosen = chosen[:-1]
+    return [], []
 
 
 def build_prompt(
@@ -189,13 +205,28 @@ def build_prompt(
     titles: Mapping[str, str],
     library: Library,
     settings: LMMSettings,
+    *,
+    vision: bool = True,
+    context_tokens: int | None = None,
+    max_clips: int | None = None,
 ) -> Prompt:
-    """The chat request for `question` over the best of `hits` (in retrieval order). Frames that
-    cannot be read are left out and listed in `skipped_frames`; nothing here calls the LMM."""
-    chosen = select_hits(hits, settings.max_clips)
-    allowed = allot_images(
-        [len(h.frames) for _, h in chosen], settings.frames_per_clip, settings.max_images
-    )
+    """The chat request for `question` over the best of `hits` (in retrieval order), fitted into
+    `context_tokens` (default: the settings' window). Frames that cannot be read are left out and
+    listed in `skipped_frames`. Raises LMMContextOverflow when the window cannot hold the
+    question, the answer and a little evidence; nothing here calls the LMM."""
+    ctx = context_tokens or settings.context_tokens
+    system = SYSTEM_PROMPT if vision else SYSTEM_PROMPT_TEXT
+    ask = _question_text(question)
+    fixed = tokens.request_tokens([{"content": system}, {"content": ask}], 0)
+    room = ctx - settings.max_tokens - fixed - math.ceil(ctx * SAFETY)
+    if room < MIN_CLIP_TOKENS:
+        raise LMMContextOverflow(
+            f"a context of {ctx} tokens cannot hold the question (~{fixed} tokens with the "
+            f"instructions), {settings.max_tokens} tokens of answer and any evidence"
+        )
+    limit = settings.max_clips if max_clips is None else max_clips
+    chosen, allowed = _plan(select_hits(hits, limit), room, settings, vision)
+    text_room = room - sum(allowed) * settings.image_tokens
     # grouped by video (videos in the order of their best hit), then in time order
     first_rank: dict[str, int] = {}
     for rank, h in chosen:
@@ -204,22 +235,28 @@ def build_prompt(
         range(len(chosen)),
         key=lambda i: (first_rank[chosen[i][1].video_id], chosen[i][1].start_s, chosen[i][0]),
     )
+    headers = [
+        clip_label(titles.get(h.video_id) or h.video_id, h.start_s, h.end_s) for _, h in chosen
+    ]
+    needs = [  # header and text estimated apart, as `clip_text` counts them
+        tokens.estimate(headers[i] + "\n")
+        + tokens.estimate(evidence_text(h, settings.text_chars_per_clip))
+        + 2
+        for i, (_, h) in enumerate(chosen)
+    ]
+    shares = _water_fill(needs, text_room)
+    blocks: list[str] = []
     content: list[dict[str, Any]] = []
     clips: list[PromptClip] = []
     skipped: list[str] = []
     for i in order:
         rank, hit = chosen[i]
-        title = titles.get(hit.video_id) or hit.video_id
-        header = clip_label(title, hit.start_s, hit.end_s)
-        content.append(
-            {
-                "type": "text",
-                "text": f"{header}\n{evidence_text(hit, settings.text_chars_per_clip)}",
-            }
-        )
+        block = clip_text(hit, headers[i], shares[i] - 2, settings.text_chars_per_clip)
+        blocks.append(block)
+        content.append({"type": "text", "text": block})
         sent = 0
         for rel in pick_frames(hit.frames, allowed[i]):
-            path = _frame_path(library, hit.video_id, rel)
+            path = frame_path(library, hit.video_id, rel)
             try:
                 if path is None:
                     raise OSError("outside the video's directory")
@@ -230,23 +267,23 @@ def build_prompt(
                 continue
             content.append({"type": "image_url", "image_url": {"url": url}})
             sent += 1
+        title = titles.get(hit.video_id) or hit.video_id
         clips.append(
             PromptClip(rank, hit.video_id, title, hit.clip_index, hit.start_s, hit.end_s, sent)
         )
-    content.append(
-        {
-            "type": "text",
-            "text": f"Question: {question.strip()}\n"
-            "Answer from the clips above and cite their times as [hh:mm:ss].",
-        }
-    )
-    request = {
+    content.append({"type": "text", "text": ask})
+    user: str | list[dict[str, Any]] = content if vision else "\n\n".join([*blocks, ask])
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user},
+    ]
+    request: dict[str, Any] = {
         "model": settings.model,
-        "messages": [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": content},
-        ],
+        "messages": messages,
         "max_tokens": settings.max_tokens,
         "temperature": settings.temperature,
     }
-    return Prompt(request, clips, skipped)
+    if settings.stop:
+        request["stop"] = list(settings.stop)
+    used = tokens.request_tokens(messages, settings.image_tokens)
+    return Prompt(request, clips, skipped, vision, used, ctx)

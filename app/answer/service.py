@@ -7,14 +7,22 @@ is down, slow or talking nonsense costs quality, never an error page.
     hits    {"hits": [...]}                         first, before the LMM is asked
     delta   {"text": "..."}                         answer text as it arrives
     reset   {"reason": "..."}                       the LMM failed mid-answer: drop the text so far
-    done    {"answer", "citations", "dropped_citations", "model", "timings_ms", "degraded"?}
+    done    {"answer", "citations", "dropped_citations", "model", "timings_ms", "degraded"?,
+             "usage"?, "finish_reason"?, "prompt"?, "adapted"?}
+
+Every stream ends with exactly one `done`, whatever happens to the LMM (down, dead mid-answer,
+refusing the prompt): then the answer is extractive and `degraded` says why ("<error type>:
+<message>"), after a `reset` when some of the LMM's text had already been sent. The LMM's own
+`done` adds `usage` (prompt, completion and total tokens: the server's count, or the gateway's
+estimate with `"estimated": true` when the server gives none), `finish_reason` ("stop", or
+"length" when `max_tokens` cut the answer), `prompt` (clips, frames, estimated tokens and the
+context window it was fitted into) and, when the request had to be changed to be accepted (no
+frames for a text-only model, fewer clips for a small context: see `adaptive.py`), `adapted`.
 
 `Answerer.answer` runs the same steps and returns the `done` data as an `AnswerResult`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -22,10 +30,10 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.answer import extractive
+from app.answer import extractive, tokens
+from app.answer.adaptive import AdaptiveAsker, Attempt
 from app.answer.citations import resolve_citations
 from app.answer.lmm import LMMClient, LMMError
-from app.answer.prompt import build_prompt
 from app.answer.settings import LMMSettings
 from app.schemas import clip_urls
 from indexer.store import Library
@@ -58,6 +66,7 @@ class AnswerResult:
     model: str
     timings_ms: dict[str, float]
     degraded: str | None = None
+    usage: dict[str, Any] | None = None  # the LMM's answers only (see the module)
 
 
 def hit_payload(hit: Hit, titles: Mapping[str, str]) -> dict[str, Any]:
@@ -88,6 +97,7 @@ class Answerer:
         self.settings = settings
         self.library = library
         self.client = client or LMMClient(settings)
+        self.asker = AdaptiveAsker(settings, library, self.client)
 
     @property
     def model(self) -> str:
@@ -117,6 +127,7 @@ class Answerer:
             model=done["model"],
             timings_ms=done["timings_ms"],
             degraded=done.get("degraded"),
+            usage=done.get("usage"),
         )
 
     async def stream(
@@ -147,43 +158,48 @@ class Answerer:
                 yield ev
             return
 
-        tp = time.perf_counter()
-        # reading and resizing frames is file I/O and CPU: keep it off the event loop
-        prompt = await asyncio.to_thread(
-            build_prompt, question, hits, titles, self.library, self.settings
-        )
-        timing["prompt"] = _ms(tp)
+        attempt = Attempt()
         parts: list[str] = []
         try:
-            # aclosing: a client that goes away closes the LMM request too (vLLM then stops)
-            async with contextlib.aclosing(self.client.stream_chat(prompt.request)) as chunks:
-                async for text in chunks:
-                    if not parts:
-                        timing["first_token"] = _ms(t0)
-                    parts.append(text)
-                    yield AnswerEvent("delta", {"text": text})
+            async for text in self.asker.stream(question, hits, titles, attempt):
+                if not parts:
+                    timing["first_token"] = _ms(t0)
+                parts.append(text)
+                yield AnswerEvent("delta", {"text": text})
         except LMMError as e:
             reason = f"{e.type}: {e.message}"
             log.warning("LMM answer failed, answering extractively: %s", reason)
             if parts:
                 yield AnswerEvent("reset", {"reason": reason})
             timing.pop("first_token", None)
+            timing["prompt"] = round(attempt.prompt_ms, 1)
             async for ev in self._extractive(question, hits, titles, t0, timing, reason):
                 yield ev
             return
         text = "".join(parts)
+        prompt = attempt.prompt
+        assert prompt is not None  # an answer came, so a prompt was sent
         cited = resolve_citations(text, prompt.clips)
+        timing["prompt"] = round(attempt.prompt_ms, 1)
         timing["total"] = _ms(t0)
-        yield AnswerEvent(
-            "done",
-            {
-                "answer": text,
-                "citations": [_rounded(c) for c in cited.citations],
-                "dropped_citations": cited.dropped,
-                "model": self.settings.model,
-                "timings_ms": timing,
+        done: dict[str, Any] = {
+            "answer": text,
+            "citations": [_rounded(c) for c in cited.citations],
+            "dropped_citations": cited.dropped,
+            "model": self.settings.model,
+            "timings_ms": timing,
+            "usage": _usage(attempt, text),
+            "finish_reason": attempt.info.finish_reason,
+            "prompt": {
+                "clips": len(prompt.clips),
+                "images": prompt.images,
+                "estimated_tokens": prompt.estimated_tokens,
+                "context_tokens": prompt.context_tokens,
             },
-        )
+        }
+        if attempt.adapted:
+            done["adapted"] = attempt.adapted
+        yield AnswerEvent("done", done)
 
     async def _extractive(
         self,
@@ -225,6 +241,20 @@ class Answerer:
         if self.settings.model not in models:
             return False, f"model {self.settings.model!r} not served (serving: {models})"
         return True, f"{self.settings.model} at {', '.join(self.settings.base_urls)}"
+
+
+def _usage(attempt: Attempt, answer: str) -> dict[str, Any]:
+    """The server's token counts, or (marked `estimated`) the gateway's."""
+    if attempt.info.usage:
+        return {**attempt.info.usage, "estimated": False}
+    prompt = attempt.prompt.estimated_tokens if attempt.prompt else 0
+    completion = tokens.estimate(answer)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "estimated": True,
+    }
 
 
 def _rounded(c: Mapping[str, Any]) -> dict[str, Any]:

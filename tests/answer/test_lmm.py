@@ -11,9 +11,13 @@ import pytest
 from app.answer.lmm import (
     LMMBadResponse,
     LMMClient,
+    LMMContextOverflow,
+    LMMEmptyStream,
     LMMError,
+    LMMImagesRefused,
     LMMTimeout,
     LMMUnavailable,
+    StreamInfo,
     parse_chunk,
     retry_after_seconds,
 )
@@ -38,9 +42,11 @@ def client(*urls: str, **kw: Any) -> LMMClient:
     return LMMClient(LMMSettings(**values))
 
 
-def collect(c: LMMClient, request: dict[str, Any] = REQUEST) -> list[str]:
+def collect(
+    c: LMMClient, request: dict[str, Any] = REQUEST, info: StreamInfo | None = None
+) -> list[str]:
     async def run() -> list[str]:
-        return [t async for t in c.stream_chat(request)]
+        return [t async for t in c.stream_chat(request, info)]
 
     return asyncio.run(run())
 
@@ -51,9 +57,74 @@ def test_streams_deltas_and_sends_the_request(fake_vllm: FakeVLLM) -> None:
     assert collect(c) == ["The code ", "is 742 ", "[00:12:35]."]
     (req,) = fake_vllm.requests
     assert req.path == "/v1/chat/completions"
-    assert req.body == {**REQUEST, "stream": True}
+    assert req.body == {**REQUEST, "stream": True, "stream_options": {"include_usage": True}}
     assert req.headers["authorization"] == "Bearer k-123"
     assert req.headers["content-type"] == "application/json"
+    fake_vllm.script.append(stream_reply("ok"))
+    collect(client(fake_vllm.url, stream_usage=False))
+    assert fake_vllm.requests[1].body == {**REQUEST, "stream": True}
+
+
+def test_usage_and_finish_reason(fake_vllm: FakeVLLM) -> None:
+    usage = {"prompt_tokens": 30, "completion_tokens": 2, "total_tokens": 32}
+    last = '{"id": "c", "object": "chat.completion.chunk", "choices": [], "usage": %s}'
+    fake_vllm.script.append(
+        Reply(
+            events=[
+                chunk("", role="assistant"),
+                chunk("a "),
+                chunk("b"),
+                chunk(finish="length"),
+                last % str(usage).replace("'", '"'),
+                "[DONE]",
+            ]
+        )
+    )
+    info = StreamInfo()
+    assert collect(client(fake_vllm.url), info=info) == ["a ", "b"]
+    assert (info.finish_reason, info.usage) == ("length", usage)
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "error", "limit"),
+    [
+        (
+            400,
+            "This model's maximum context length is 2048 tokens. However, you requested 13925 "
+            "tokens (13920 in the messages, 5 in the completion).",
+            LMMContextOverflow,
+            2048,
+        ),
+        (
+            500,
+            "the request exceeds the available context size, try increasing it",
+            LMMContextOverflow,
+            None,
+        ),
+        (400, "Qwen/Qwen2.5-7B-Instruct is not a multimodal model", LMMImagesRefused, None),
+        (
+            500,
+            "image input is not supported - hint: if this is unexpected, you may need to "
+            "provide the mmproj",
+            LMMImagesRefused,
+            None,
+        ),
+    ],
+)
+def test_refusals_are_named_and_not_retried(
+    fake_vllm: FakeVLLM, status: int, message: str, error: type[LMMError], limit: int | None
+) -> None:
+    fake_vllm.script.append(error_reply(status, message))
+    with pytest.raises(error) as e:
+        collect(client(fake_vllm.url))
+    assert message[:40] in e.value.message and len(fake_vllm.requests) == 1
+    assert getattr(e.value, "limit", None) == limit
+
+
+def test_stream_closed_before_its_first_event(fake_vllm: FakeVLLM) -> None:
+    fake_vllm.script.append(Reply(events=[]))  # llama-cpp-python when a request fails
+    with pytest.raises(LMMEmptyStream, match="before its first event"):
+        collect(client(fake_vllm.url))
 
 
 def test_429_is_retried_after_retry_after(fake_vllm: FakeVLLM) -> None:

@@ -10,8 +10,11 @@ import pytest
 from PIL import Image
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.answer.prompt import SYSTEM_PROMPT, allot_images, build_prompt, clip_label, pick_frames
+from app.answer.frames import allot_images, pick_frames
+from app.answer.lmm import LMMContextOverflow
+from app.answer.prompt import SYSTEM_PROMPT, SYSTEM_PROMPT_TEXT, build_prompt, clip_label
 from app.answer.settings import LMMSettings
+from app.answer.tokens import estimate, fit, request_tokens
 from indexer.store import Library
 from indexer.types import Hit
 from tests.answer.fakes import MODEL, TITLES, make_hit
@@ -176,3 +179,61 @@ def test_settings_refuse_non_http_urls() -> None:
     with pytest.raises(ValueError, match="http"):
         LMMSettings(base_urls=["vllm:8000"])
     assert not LMMSettings().enabled
+
+
+def test_text_only_request(library: Library, hits: list[Hit]) -> None:
+    p = build_prompt("What is the launch code?", hits, TITLES, library, settings(), vision=False)
+    system, user = p.request["messages"]
+    assert system == {"role": "system", "content": SYSTEM_PROMPT_TEXT}
+    assert "frames" not in SYSTEM_PROMPT_TEXT and "frames" in SYSTEM_PROMPT
+    assert isinstance(user["content"], str) and "image" not in json.dumps(p.request)
+    blocks = user["content"].split("\n\n")
+    assert blocks[0] == "[Lecture one · 00:00:10–00:00:20]\nOn-screen text: EXIT 12"
+    assert blocks[1].startswith("[Lecture one · 00:12:30–00:12:41]\nSpeech: the launch code")
+    assert blocks[3].startswith("Question: What is the launch code?")
+    assert p.images == 0 and not p.vision and len(p.clips) == 3
+
+
+def test_prompt_fits_the_context(library: Library) -> None:
+    long = [
+        make_hit("aaaa", i, 10.0, 20.0, 1 - i / 10, speech=f"clip {i} " + "word " * 300)
+        for i in range(6)
+    ]
+    s = settings(max_clips=6, max_tokens=200, text_chars_per_clip=1200, image_tokens=300)
+    roomy = build_prompt("q?", long, TITLES, library, s, vision=False, context_tokens=16384)
+    assert len(roomy.clips) == 6
+    for ctx in (4096, 1500, 700):
+        p = build_prompt("q?", long, TITLES, library, s, vision=False, context_tokens=ctx)
+        assert p.estimated_tokens + 200 <= ctx and p.context_tokens == ctx
+        assert p.estimated_tokens == request_tokens(p.request["messages"], 300)
+        assert 1 <= len(p.clips) <= 6 and p.clips[0].rank == 0  # the best clip stays
+    small = build_prompt("q?", long, TITLES, library, s, vision=False, context_tokens=700)
+    assert len(small.clips) < 6  # fewer clips rather than crumbs of each
+    # frames take at most half of the room left for evidence
+    p = build_prompt("q?", long, TITLES, library, s, context_tokens=1500)
+    assert p.images >= 1 and p.images * 300 <= (1500 - 200) / 2
+    assert p.estimated_tokens + 200 <= 1500 and p.skipped_frames == []
+    with pytest.raises(LMMContextOverflow, match="cannot hold the question"):
+        build_prompt("q?", long, TITLES, library, s, context_tokens=300)
+
+
+def test_token_estimate_and_fit() -> None:
+    assert estimate("00:12:30") == 6 + 1  # digits one token each
+    assert estimate("hello world") == 4  # 11 bytes / 3
+    assert estimate("愚园路") == 3
+    cut = fit("the quick brown fox jumps over the lazy dog", 6)
+    assert cut.endswith("…") and estimate(cut) <= 6 and cut.startswith("the quick")
+    assert fit("short", 10) == "short"
+
+
+def test_new_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDRAG_LMM__VISION", "false")
+    monkeypatch.setenv("VIDRAG_LMM__MAX_CONTEXT_TOKENS", "2048")
+    monkeypatch.setenv("VIDRAG_LMM__STOP", '["\\nQuestion:"]')
+    s = _Env().lmm
+    assert (s.vision, s.context_tokens, s.stop) == ("false", 2048, ["\nQuestion:"])
+    assert LMMSettings().context_tokens == LMMSettings().max_model_len
+    with pytest.raises(ValueError):
+        LMMSettings(vision="maybe")
+    with pytest.raises(ValueError):
+        LMMSettings(max_context_tokens=100)

@@ -56,7 +56,8 @@ def test_lmm_answer_with_citations(fake_vllm: FakeVLLM, library: Library, hits: 
     r = ask(Answerer(s, library), hits, timings={"retrieve": 12.5})
     (req,) = fake_vllm.requests
     # exactly the prompt of these hits, streamed
-    assert req.body == {**build_prompt(QUESTION, hits, TITLES, library, s).request, "stream": True}
+    sent = {**build_prompt(QUESTION, hits, TITLES, library, s).request, "stream": True}
+    assert req.body == {**sent, "stream_options": {"include_usage": True}}
     assert r.answer == "".join(ANSWER.split(" "))
     assert r.citations == [{"video_id": "aaaa", "start_s": 750.4, "end_s": 760.6}]
     assert r.dropped_citations == 1  # [01:30:00] is in no clip that was shown
