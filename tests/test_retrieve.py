@@ -424,3 +424,17 @@ def test_fusion_weights_are_settings(lib):
         ),
     )
     assert top(keyword_off.search("feline")) == ("vidc", 0)
+
+
+def test_default_fusion_keeps_a_first_place_over_two_twentieth_places():
+    cfg = IndexSettings()
+    filler = [f"f{i}" for i in range(19)]
+    keyword = ["kw-first", *filler]
+    dense = [*filler, "both-20th"]
+    fused = reciprocal_rank_fusion(
+        [keyword, dense, dense],
+        k=cfg.rrf_k,
+        weights=[cfg.weight_keyword, cfg.weight_text, cfg.weight_frames],
+    )
+    ranked = [key for key, _ in fused]
+    assert ranked.index("kw-first") < ranked.index("both-20th")
