@@ -46,6 +46,7 @@ class BodyLimits:
             return
         seen = 0
         refused = False
+        body_done = False
 
         async def refuse(status: int, type_: str, message: str) -> Message:
             # answer here: the app would turn an exception raised while it reads the body into
@@ -56,9 +57,11 @@ class BodyLimits:
             return {"type": "http.disconnect"}
 
         async def bounded_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, body_done
             if refused:
                 return {"type": "http.disconnect"}
+            if body_done:  # a streamed response waiting for the client to leave: no timeout
+                return await receive()
             try:
                 message = await asyncio.wait_for(receive(), self.body_timeout_s)
             except TimeoutError:
@@ -67,6 +70,7 @@ class BodyLimits:
                     408, "request_timeout", f"no part of the body came for {wait} s"
                 )
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     return await refuse(

@@ -1,10 +1,13 @@
 """`POST /v1/ask`: retrieve the clips that matter, then answer from their frames and evidence,
 citing times.
 
-With a video LMM configured (`VIDRAG_LMM__BASE_URLS`) the answer comes from it; with none, or
-when it fails, the answer is extractive (`"model": "extractive"`, `degraded` says why).
-`stream: true` returns server-sent events: `hits`, then `delta`s of the answer text (a `reset`
-when a failed LMM's partial text is replaced), then `done` with citations and timings."""
+With an LMM configured (`VIDRAG_LMM__BASE_URLS`: a vision model gets frames and evidence, a
+text-only one the timestamped evidence alone) the answer comes from it; with none, or when it
+fails, the answer is extractive (`"model": "extractive"`, `degraded` says why): quotes of the
+clips that support an answer, or "Nothing relevant found". `stream: true` returns server-sent
+events: `hits`, then `delta`s of the answer text (a `reset` when a failed LMM's partial text is
+replaced), then exactly one `done` with citations, timings and, for an LMM answer, token usage
+(see app/answer/service.py)."""
 
 from __future__ import annotations
 

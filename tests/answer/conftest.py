@@ -11,6 +11,15 @@ import pytest
 from indexer.store import Library
 from indexer.types import Hit
 from tests.answer.fakes import FakeVLLM, make_hit, write_frame
+from tests.answer.llama import LlamaServer
+
+
+@pytest.fixture(scope="session")
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """A real llama.cpp server (SmolLM2-135M, n_ctx 2048) shared by the tests of a session."""
+    server = LlamaServer(tmp_path_factory.mktemp("llama")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
