@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from indexer import media, segment
 from indexer.errors import ModelUnavailable
 from indexer.extractors import Extractors
+from indexer.extractors.base import UnsupportedLanguage
 from indexer.extractors.detect.describe import describe_objects, detect_over_time
 from indexer.extractors.ocr.spans import merge_spans, read_text_over_time
 from indexer.index import unglue, write_video_index
@@ -57,6 +58,7 @@ class Capability(BaseModel):
     backend: str
     model: str = ""
     reason: str = ""
+    language: str | None = None  # speech: the language most words were recognised in
 
 
 class VideoManifest(BaseModel):
@@ -69,6 +71,7 @@ class VideoManifest(BaseModel):
     source: str  # the file's name inside the video's directory
     media: MediaInfo
     created_at: datetime
+    language: str | None = None  # the uploader's language for speech; None: detect per part
     parts: list[tuple[float, float]] = Field(default_factory=list)
     capabilities: dict[str, Capability] = Field(default_factory=dict)
     clip_count: int = 0
@@ -102,6 +105,7 @@ class Indexer:
         title: str | None = None,
         filename: str | None = None,
         move: bool = True,
+        language: str | None = None,
     ) -> VideoManifest:
         """Validate `source` and place it in the library; the same bytes again return the
         existing video. Raises a MediaError subclass for anything we cannot index, leaving
@@ -135,6 +139,7 @@ class Indexer:
                 source=src_name,
                 media=info,
                 created_at=datetime.now(UTC),
+                language=language,
             )
             ArtifactStore(staging).write_json("video.json", manifest)
             try:
@@ -184,7 +189,7 @@ class Indexer:
             else:
                 if frames is None:
                     frames = self._load_frames(store, part)
-                info = self._extract(stage, part, frames, t0)
+                info = self._extract(stage, part, frames, t0, m.language)
             info["seconds"] = round(time.perf_counter() - started, 3)
             part.mark_done(stage, info)
             report(stage, 1.0)
@@ -218,32 +223,42 @@ class Indexer:
         return out
 
     def _extract(
-        self, stage: str, part: ArtifactStore, frames: FrameList, t0: float
+        self, stage: str, part: ArtifactStore, frames: FrameList, t0: float, language: str | None
     ) -> dict[str, object]:
         kind = STAGE_KIND[stage]
         backend = self.extractors.get(kind)
         status = self.extractors.status(kind)
         if backend is None:
             return {"off": status.reason or "off", "count": 0}
+        info: dict[str, object] = {"backend": status.backend, "model": status.model}
         try:
-            count = self._run_extractor(stage, backend, part, frames, t0)
+            if stage == "speech":  # the model and language that actually ran, from the result
+                info.update(self._transcribe(backend, part, t0, language))
+            else:
+                info["count"] = self._run_extractor(stage, backend, part, frames, t0)
+        except UnsupportedLanguage as e:  # this video's language only: the backend stays on
+            return {"off": e.message, "count": 0}
         except ModelUnavailable as e:
             # the package was there but the model would not load: this capability is off
             self.extractors.mark_failed(kind, e.message)
             return {"off": e.message, "count": 0}
-        return {"backend": status.backend, "model": status.model, "count": count}
+        return info
+
+    def _transcribe(
+        self, backend: Any, part: ArtifactStore, t0: float, language: str | None
+    ) -> dict[str, object]:
+        if not part.read_json("audio.json")["has_audio"]:
+            part.write_json("transcript.json", Transcript(backend=backend.name, model=""))
+            return {"count": 0}
+        tr = backend.transcribe(part.path("audio.wav"), offset_s=t0, language=language)
+        part.write_json("transcript.json", tr)
+        count = sum(len(seg.words) or 1 for seg in tr.segments)
+        return {"model": tr.model, "language": tr.language, "count": count}
 
     def _run_extractor(
         self, stage: str, backend: Any, part: ArtifactStore, frames: FrameList, t0: float
     ) -> int:
         s = self.settings
-        if stage == "speech":
-            if not part.read_json("audio.json")["has_audio"]:
-                part.write_json("transcript.json", Transcript(backend=backend.name, model=""))
-                return 0
-            transcript = backend.transcribe(part.path("audio.wav"), offset_s=t0)
-            part.write_json("transcript.json", transcript)
-            return sum(len(seg.words) or 1 for seg in transcript.segments)
         if stage == "ocr":
             spans = read_text_over_time(backend, frames, s.ocr)
             part.write_jsonl("ocr.jsonl", spans)
@@ -349,6 +364,8 @@ class Indexer:
                 caps[kind] = Capability(
                     ok=True, backend=str(info.get("backend", "")), model=str(info.get("model", ""))
                 )
+        if caps.get("asr") and caps["asr"].ok:
+            caps["asr"].language = _speech_language(store, n_parts)
         return caps
 
     def _stage_seconds(self, store: ArtifactStore, n_parts: int) -> dict[str, float]:
@@ -366,6 +383,17 @@ class Indexer:
         for k in range(len(self.plan(store))):
             self.run_part(store, k, progress)
         return self.finish(store, progress)
+
+
+def _speech_language(store: ArtifactStore, n_parts: int) -> str | None:
+    """The language most of the video's recognised words are in (each part detects its own)."""
+    words: dict[str, int] = {}
+    for k in range(n_parts):
+        info = store.part(k).stage_info("speech") or {}
+        if info.get("language"):
+            lang = str(info["language"])
+            words[lang] = words.get(lang, 0) + int(info.get("count") or 0)
+    return max(words, key=lambda lang: words[lang]) if words else None
 
 
 def _clip_texts(docs: Sequence[ClipDoc]) -> tuple[list[str], list[int]]:

