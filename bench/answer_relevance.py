@@ -103,7 +103,7 @@ def judged(recorded: dict[str, Any]) -> list[dict[str, Any]]:
         a = relevance.assess(q["q"], hits)
         per_hit = []
         for s in a.supports:
-            text = extractive.quote(s)
+            text, _ = extractive.quote(s)
             per_hit.append(
                 {
                     "clip": q["hit_clips"][s.rank],

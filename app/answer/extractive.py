@@ -9,8 +9,10 @@ citations are exactly the quoted clips."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.answer.neighbours import ClipSpeech
 from app.answer.relevance import LineMatch, Support, assess
 from app.answer.words import MEDIUM
 from indexer.types import Hit
@@ -23,7 +25,11 @@ LABEL = {"speech": "said", "ocr": "on screen", "objects": "seen", "visual": "loo
 MAX_QUOTES = 2
 KEEP = 0.75  # quote a further supporting clip only when it scores this share of the best
 WORDS_BEFORE, WORDS_AFTER = 8, 30  # of a speech quote, around the first matched word
+RUN_ON = 12  # words a quote wants after its last matched word, from the next clip if need be
 SCREEN_CHARS = 200  # of the on-screen lines of one clip
+
+
+SpeechOf = Callable[[str, int], ClipSpeech | None]
 
 
 @dataclass
@@ -37,19 +43,36 @@ def hms(t: float) -> str:
     return f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
 
 
-def speech_window(line: LineMatch) -> str:
-    """The words of a speech line from a little before its first matched word to well after."""
+def speech_window(
+    line: LineMatch, hit: Hit, speech_of: SpeechOf | None = None
+) -> tuple[str, list[ClipSpeech]]:
+    """The words of a speech line from a little before its first matched word to well after,
+    run on into the neighbouring clips' speech when the match sits at an edge of the clip (and
+    `speech_of` can read them); with the neighbours used."""
     words = line.evidence.text.split()
-    if not line.found or len(words) <= WORDS_BEFORE + WORDS_AFTER:
-        return _cut(words, 0)
-    first = min(pos for _, pos in line.found.values())
-    return _cut(words, max(0, first - WORDS_BEFORE))
-
-
-def _cut(words: list[str], start: int) -> str:
+    first = min((pos for _, pos in line.found.values()), default=0)
+    last = max((pos for _, pos in line.found.values()), default=0)
+    long_line = len(words) > WORDS_BEFORE + WORDS_AFTER
+    start = max(0, first - WORDS_BEFORE) if long_line and line.found else 0
     end = min(len(words), start + WORDS_BEFORE + WORDS_AFTER)
+    before, after, used = "", "", []
+    if speech_of is not None and line.found:
+        if start == 0 and first < WORDS_BEFORE:  # the sentence may have begun in the clip before
+            prev = speech_of(hit.video_id, hit.clip_index - 1)
+            if prev is not None:
+                tail = prev.text.split()[-(WORDS_BEFORE - first) :]
+                before = ("… " if len(tail) < len(prev.text.split()) else "") + " ".join(tail)
+                used.append(prev)
+        if end == len(words) and len(words) - 1 - last < RUN_ON:  # its answer may come next
+            nxt = speech_of(hit.video_id, hit.clip_index + 1)
+            if nxt is not None:
+                head = nxt.text.split()[: RUN_ON - (len(words) - 1 - last)]
+                after = " ".join(head) + (" …" if len(head) < len(nxt.text.split()) else "")
+                used.append(nxt)
     text = " ".join(words[start:end])
-    return ("… " if start > 0 else "") + text + (" …" if end < len(words) else "")
+    text = (before + " " if before else "… " if start > 0 else "") + text
+    text += (" " + after) if after else (" …" if end < len(words) else "")
+    return text, used
 
 
 def _screen(lines: list[LineMatch]) -> str:
@@ -65,31 +88,41 @@ def _screen(lines: list[LineMatch]) -> str:
     return out
 
 
-def quote(support: Support) -> str:
+def quote(support: Support, speech_of: SpeechOf | None = None) -> tuple[str, list[ClipSpeech]]:
     """The quotes of one clip: its matching speech window, its on-screen lines when any of them
-    matches (or the clip matched nothing word for word), its objects when they match."""
+    matches (or the clip matched nothing word for word), its objects when they match; with the
+    neighbouring clips the speech ran on into."""
     by_kind: dict[str, list[LineMatch]] = {}
     for ln in support.lines:
         by_kind.setdefault(ln.evidence.modality, []).append(ln)
     any_found = any(ln.found for ln in support.lines)
-    parts = []
+    parts, used = [], []
     for kind in ("speech", "ocr", "objects", "visual"):
         lines = by_kind.get(kind, [])
         if not lines or (any_found and not any(ln.found for ln in lines)):
             continue
         if kind == "speech":
-            text = " ".join(speech_window(ln) for ln in lines)
+            windows = [speech_window(ln, support.hit, speech_of) for ln in lines]
+            text = " ".join(w for w, _ in windows)
+            used += [n for _, ns in windows for n in ns]
         elif kind == "ocr":
             text = _screen(lines)
         else:
             text = "; ".join(" ".join(ln.evidence.text.split()) for ln in lines)
         parts.append(f"{LABEL[kind]}: “{text}”")
-    return "; ".join(parts)
+    return "; ".join(parts), used
 
 
-def _where(hit: Hit, titles: dict[str, str], many_videos: bool) -> str:
-    span = f"{hms(hit.start_s)}–{hms(hit.end_s)}"
-    return f"[{titles.get(hit.video_id, hit.video_id)} · {span}]" if many_videos else f"[{span}]"
+def _as_hit(n: ClipSpeech) -> Hit:
+    return Hit(
+        video_id=n.video_id, clip_index=n.clip_index, start_s=n.start_s, end_s=n.end_s, score=0.0
+    )
+
+
+def _where(hits: list[Hit], titles: dict[str, str], many_videos: bool) -> str:
+    span = f"{hms(min(h.start_s for h in hits))}–{hms(max(h.end_s for h in hits))}"
+    vid = hits[0].video_id
+    return f"[{titles.get(vid, vid)} · {span}]" if many_videos else f"[{span}]"
 
 
 def nothing_found(missing: list[str]) -> str:
@@ -101,10 +134,15 @@ def nothing_found(missing: list[str]) -> str:
 
 
 def answer(
-    question: str, hits: list[Hit], titles: dict[str, str] | None = None
+    question: str,
+    hits: list[Hit],
+    titles: dict[str, str] | None = None,
+    speech_of: SpeechOf | None = None,
 ) -> ExtractiveAnswer:
     """Quotes of up to `MAX_QUOTES` supporting clips, best supported first, or a sentence
-    saying that none supports an answer (then nothing is cited)."""
+    saying that none supports an answer (then nothing is cited). `speech_of(video_id,
+    clip_index)` gives a clip's speech, for quotes that run on into a neighbouring clip (cited
+    too)."""
     titles = titles or {}
     if not hits:
         return ExtractiveAnswer(NO_HITS)
@@ -122,8 +160,18 @@ def answer(
     if not chosen:
         return ExtractiveAnswer(nothing_found([t.text for t in judged.missing()]))
     many = len(titles) > 1 or len({s.hit.video_id for s in chosen}) > 1
-    lines = [f"{quote(s)} {_where(s.hit, titles, many)}" for s in chosen]
-    return ExtractiveAnswer("\n".join([*lines, NOTE]), [s.hit for s in chosen])
+    lines: list[str] = []
+    cited: list[Hit] = []
+    for s in chosen:
+        text, neighbours = quote(s, speech_of)
+        clips = sorted([s.hit, *map(_as_hit, neighbours)], key=lambda h: h.start_s)
+        lines.append(f"{text} {_where(clips, titles, many)}")
+        cited += [h for h in clips if (h.video_id, h.clip_index) not in _keys(cited)]
+    return ExtractiveAnswer("\n".join([*lines, NOTE]), cited)
+
+
+def _keys(hits: list[Hit]) -> set[tuple[str, int]]:
+    return {(h.video_id, h.clip_index) for h in hits}
 
 
 def chunks(text: str) -> list[str]:

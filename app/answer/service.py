@@ -23,6 +23,7 @@ frames for a text-only model, fewer clips for a small context: see `adaptive.py`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -34,6 +35,7 @@ from app.answer import extractive, tokens
 from app.answer.adaptive import AdaptiveAsker, Attempt
 from app.answer.citations import resolve_citations
 from app.answer.lmm import LMMClient, LMMError
+from app.answer.neighbours import NeighbourSpeech
 from app.answer.settings import LMMSettings
 from app.schemas import clip_urls
 from indexer.store import Library
@@ -98,6 +100,7 @@ class Answerer:
         self.library = library
         self.client = client or LMMClient(settings)
         self.asker = AdaptiveAsker(settings, library, self.client)
+        self.neighbours = NeighbourSpeech(library)  # extractive quotes run on into them
 
     @property
     def model(self) -> str:
@@ -210,7 +213,10 @@ class Answerer:
         timing: dict[str, float],
         degraded: str | None,
     ) -> AsyncGenerator[AnswerEvent, None]:
-        result = extractive.answer(question, hits, dict(titles))
+        # reading a neighbouring clip's speech is file I/O: keep it off the event loop
+        result = await asyncio.to_thread(
+            extractive.answer, question, hits, dict(titles), self.neighbours
+        )
         for i, piece in enumerate(extractive.chunks(result.answer)):
             if i == 0:
                 timing["first_token"] = _ms(t0)

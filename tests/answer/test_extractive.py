@@ -3,8 +3,13 @@ support an answer, and a plain "nothing relevant found" with no quote and no cit
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from app.answer import extractive
-from indexer.types import Hit
+from app.answer.neighbours import NeighbourSpeech
+from indexer.store import Library
+from indexer.types import Clip, ClipDoc, Evidence, Hit
 from tests.answer.fakes import make_hit
 
 KEY_SPEECH = (
@@ -123,3 +128,59 @@ def test_no_hits_and_vague_questions() -> None:
     a = extractive.answer("What did he say?", trip())  # no content word to weigh
     assert [h.clip_index for h in a.cited] == [10]
     assert "".join(extractive.chunks(a.answer)) == a.answer
+
+
+def _clip_doc(i: int, speech: str) -> ClipDoc:
+    a, b = 10.0 * i, 10.0 * i + 10
+    return ClipDoc(
+        clip=Clip(index=i, start_s=a, end_s=b),
+        evidence=[Evidence(modality="speech", text=speech, start_s=a, end_s=b)] if speech else [],
+    )
+
+
+def test_quotes_run_on_into_the_neighbouring_clips(tmp_path: Path) -> None:
+    said = [
+        "so that was the weather and now the news from town",
+        "and mister robert hailsham had then",
+        "leisure to consider how much he could spare for his sisters",
+        "okay when you get to the house the spare key is under the",
+        "blue flowerpot by the back door and please feed the cat twice a day with the dry food",
+    ]
+    library = Library(tmp_path / "videos")
+    library.store("v").write_jsonl("clips.jsonl", [_clip_doc(i, t) for i, t in enumerate(said)])
+    neighbours = NeighbourSpeech(library)
+    hits = [
+        make_hit("v", i, 10.0 * i, 10.0 * i + 10, 0.05 - i / 100, speech=said[i]) for i in (3, 2)
+    ]
+
+    a = extractive.answer("where is the spare key?", hits, {}, neighbours)
+    first = a.answer.split("\n")[0]
+    assert "the spare key is under the blue flowerpot by the" in first  # runs on into clip 4
+    assert first.endswith("…” [00:00:30–00:00:50]")  # the span of both clips
+    assert [h.clip_index for h in a.cited] == [3, 4]
+
+    b = extractive.answer(
+        "Who had the leisure to consider how much he could spare?", hits, {}, neighbours
+    )
+    assert "robert hailsham had then leisure to consider" in b.answer  # begins in clip 1
+    # and, the match being near its end, runs on into clip 3: every quoted clip is cited
+    assert "sisters okay when you get" in b.answer
+    assert [h.clip_index for h in b.cited] == [1, 2, 3]
+    # without the clips' speech the quote stays inside the clip
+    c = extractive.answer("where is the spare key?", hits)
+    assert "flowerpot" not in c.answer and [h.clip_index for h in c.cited] == [3]
+
+
+def test_neighbour_speech_is_read_again_when_the_video_changes(tmp_path: Path) -> None:
+    library = Library(tmp_path / "videos")
+    store = library.store("v")
+    store.write_jsonl("clips.jsonl", [_clip_doc(0, "first words"), _clip_doc(1, "")])
+    neighbours = NeighbourSpeech(library)
+    got = neighbours("v", 0)
+    assert got is not None and (got.text, got.start_s, got.end_s) == ("first words", 0.0, 10.0)
+    assert neighbours("v", 1) is None and neighbours("v", 7) is None  # silent, absent
+    assert neighbours("nope", 0) is None
+    store.write_jsonl("clips.jsonl", [_clip_doc(0, "indexed again")])
+    os.utime(store.path("clips.jsonl"), ns=(1, 1))  # a different mtime, however fast the disk
+    got = neighbours("v", 0)
+    assert got is not None and got.text == "indexed again"
