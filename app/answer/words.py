@@ -40,7 +40,14 @@ _MEDIUM_WORDS = (
     "screen sign poster banner slide page name named called word words kind sort exactly "
     "moment time part"
 )
-STOP = frozenset(_FUNCTION_WORDS.split())
+# questions in French, German and Spanish, accents folded (English look-alikes left out: "son")
+_OTHER_FUNCTION_WORDS = (
+    "le la les un une des du de et est sont ou que qui quoi quel quelle dans sur pour par avec "
+    "ce cette ces il elle ils elles nous vous je au aux pas ne "
+    "der das ein eine einen und ist sind wo wer wie im auf fur mit dem zu von nicht "
+    "el los las una y es donde quien como en con por para del al"
+)
+STOP = frozenset(_FUNCTION_WORDS.split() + _OTHER_FUNCTION_WORDS.split())
 MEDIUM = frozenset(_MEDIUM_WORDS.split())
 MEDIUM_WEIGHT = 0.3
 RARE_RANK = 20000  # an English word this rare (or rarer, or a name or code) weighs 1
