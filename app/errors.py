@@ -90,6 +90,24 @@ class InvalidApiKey(ApiError):
     type, status = "invalid_api_key", 401
 
 
+class InvalidListing(ApiError):
+    """An unknown status or sort, or a cursor this service did not hand out."""
+
+    type, status = "invalid_listing", 422
+
+
+class JobBusy(ApiError):
+    """A live worker is indexing the video: re-index it once it finished, or cancel it."""
+
+    type, status = "job_processing", 409
+
+
+class JobFinished(ApiError):
+    """Only a queued or processing job can be cancelled."""
+
+    type, status = "job_finished", 409
+
+
 class BrokerUnavailable(ApiError):
     type, status = "queue_unavailable", 503
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from indexer.catalog import Catalog
+from indexer.catalog import Catalog, Outcome
 from indexer.service_settings import ServiceSettings
+from indexer.store import Library
 
 log = logging.getLogger("vidrag.gateway")
 PREPARE_TASK = "vidrag.prepare"
@@ -63,6 +65,40 @@ def dispatch(catalog: Catalog, dispatcher: Dispatcher, video_id: str, job_id: in
         catalog.mark_enqueued(job_id, sent=False)
         return False
     catalog.mark_enqueued(job_id)
+    return True
+
+
+def clear_stage_markers(library: Library, video_id: str) -> None:
+    """Forget which stages finished (the video's and every part's), so the next run recomputes
+    them with today's models and settings; the stored source and manifest stay."""
+    root = library.store(video_id).root
+    shutil.rmtree(root / "stages", ignore_errors=True)
+    for part in (root / "parts").glob("*"):
+        shutil.rmtree(part / "stages", ignore_errors=True)
+
+
+def reindex(
+    catalog: Catalog,
+    dispatcher: Dispatcher,
+    library: Library,
+    settings: ServiceSettings,
+    video_id: str,
+) -> Outcome:
+    """Run the video's indexing again from its stored source: the job's steps go first (an old
+    worker stops at its next write), then the stage markers, then the job is enqueued."""
+    outcome, job_id = catalog.reset_job(video_id, settings.jobs.stale_after_s)
+    if outcome is not Outcome.DONE or job_id is None:
+        return outcome
+    clear_stage_markers(library, video_id)
+    dispatch(catalog, dispatcher, video_id, job_id)
+    return outcome
+
+
+def requeue_failed(catalog: Catalog, dispatcher: Dispatcher, job_id: int, video_id: str) -> bool:
+    """A failed job is queued again, keeping the steps it finished, and enqueued."""
+    if not catalog.reopen(job_id):
+        return False
+    dispatch(catalog, dispatcher, video_id, job_id)
     return True
 
 

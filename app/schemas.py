@@ -107,9 +107,16 @@ class VideoPublic(BaseModel):
 
 class VideoList(BaseModel):
     videos: list[VideoPublic]
-    total: int
+    total: int = Field(description="videos under the filters, on every page")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        default=None, description="pass as `cursor` for the next page; null on the last one"
+    )
+
+
+class VideoPatch(_Request):
+    title: str = Field(min_length=1, max_length=300, examples=["Lecture 3: sorting"])
 
 
 # --- search and ask ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`/v1/videos`: upload (file or URL), list, get with progress, delete, media with Range, frames."""
+"""`/v1/videos`: upload (file or URL), list (filtered, sorted, paged), get with progress, rename,
+re-index, cancel, delete, media with Range, frames."""
 
 from __future__ import annotations
 
@@ -18,16 +19,20 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import ServicesDep, VideoId
 from app.errors import (
     InvalidField,
+    InvalidListing,
     InvalidTime,
+    JobBusy,
+    JobFinished,
     MalformedJson,
     UnsupportedContentType,
     UploadTooLarge,
 )
 from app.fetch import fetch
-from app.jobs import dispatch
+from app.jobs import dispatch, reindex, requeue_failed
 from app.ranges import file_response
-from app.schemas import ErrorResponse, UrlUpload, VideoList, VideoPublic
+from app.schemas import ErrorResponse, UrlUpload, VideoList, VideoPatch, VideoPublic
 from app.upload import receive_multipart
+from indexer.catalog import SORTS, BadListing, Outcome
 from indexer.errors import EmptyFile
 
 log = logging.getLogger("vidrag.gateway")
@@ -124,7 +129,6 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
             title=title,
             filename=filename,
             move=True,
-            language=language,  # the video's record: workers pass it to the ASR
         )
     finally:
         Path(path).unlink(missing_ok=True)
@@ -136,6 +140,12 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
         await run_in_threadpool(
             dispatch, services.catalog, services.dispatcher, state.id, state.job_id
         )
+    elif state.status == "failed":
+        # the same bytes again after a failure: the client wants it indexed, so try again
+        created = await run_in_threadpool(
+            requeue_failed, services.catalog, services.dispatcher, state.job_id, state.id
+        )
+        state = services.video(state.id) if created else state
     return JSONResponse(
         VideoPublic.of(state).model_dump(mode="json"),
         status_code=202 if created else 200,
@@ -146,20 +156,79 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
 @router.get("", response_model=VideoList, responses=_errors)
 def list_videos(
     services: ServicesDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500, description="videos per page")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=2000, description="`next_cursor` of the previous page (opaque)"),
+    ] = None,
     # bounded to what a signed 64-bit database column holds: a larger one is a 422, not a 500
-    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=2**62, description="skip this many (prefer `cursor`)")
+    ] = 0,
+    status: Annotated[
+        list[str] | None,
+        Query(description="only these statuses (repeat, or comma-separated)"),
+    ] = None,
+    q: Annotated[
+        str | None, Query(max_length=300, description="case-insensitive substring of the title")
+    ] = None,
+    sort: Annotated[str, Query(description=f"one of {', '.join(SORTS)}")] = "-created_at",
 ) -> VideoList:
-    """Videos, newest first, with their status and progress."""
-    states, total = services.catalog.list_videos(limit=limit, offset=offset)
+    """Videos with their status and progress, newest first by default. `total` counts every
+    video under the filters; follow `next_cursor` until it is null to see them all."""
+    statuses = [p.strip() for v in status or [] for p in v.split(",") if p.strip()]
+    try:
+        page = services.catalog.page_videos(
+            limit=limit, offset=offset, cursor=cursor, statuses=statuses or None, q=q, sort=sort
+        )
+    except BadListing as e:
+        raise InvalidListing(str(e)) from None
     return VideoList(
-        videos=[VideoPublic.of(s) for s in states], total=total, limit=limit, offset=offset
+        videos=[VideoPublic.of(s) for s in page.videos],
+        total=page.total,
+        limit=limit,
+        offset=0 if cursor else offset,
+        next_cursor=page.next_cursor,
     )
 
 
 @router.get("/{video_id}", response_model=VideoPublic, responses=_errors)
 def get_video(video_id: VideoId, services: ServicesDep) -> VideoPublic:
     """One video: status (queued, processing, ready, failed), progress, error, capabilities."""
+    return VideoPublic.of(services.video(video_id))
+
+
+@router.patch("/{video_id}", response_model=VideoPublic, responses=_errors)
+def patch_video(video_id: VideoId, body: VideoPatch, services: ServicesDep) -> VideoPublic:
+    """Rename a video."""
+    services.video(video_id)
+    title, _ = _check_fields(body.title, None)
+    if title is None:
+        raise InvalidField("title must not be empty")
+    services.catalog.set_title(video_id, title)
+    return VideoPublic.of(services.video(video_id))
+
+
+@router.post("/{video_id}/reindex", status_code=202, response_model=VideoPublic, responses=_errors)
+def reindex_video(video_id: VideoId, services: ServicesDep) -> VideoPublic:
+    """Index the video again from its stored source with today's models and settings (after
+    installing a model, or after a failure). 409 while a live worker is indexing it."""
+    services.video(video_id)
+    outcome = reindex(
+        services.catalog, services.dispatcher, services.library, services.settings, video_id
+    )
+    if outcome is Outcome.BUSY:
+        raise JobBusy("the video is being indexed; cancel it first, or wait until it finishes")
+    return VideoPublic.of(services.video(video_id))
+
+
+@router.post("/{video_id}/cancel", response_model=VideoPublic, responses=_errors)
+def cancel_video(video_id: VideoId, services: ServicesDep) -> VideoPublic:
+    """Stop indexing: the job becomes `failed` with error type `cancelled`; its workers stop
+    at their next step or progress write. Re-index or upload again to resume."""
+    services.video(video_id)
+    if services.catalog.cancel(video_id) is Outcome.BUSY:
+        raise JobFinished("only a queued or processing video can be cancelled")
     return VideoPublic.of(services.video(video_id))
 
 

@@ -10,7 +10,9 @@ deleted) can no longer change anything.
 
     schema.py    tables, statuses, `VideoState`, `Claim`
     db.py        engine, sessions, compare-and-set helpers
-    videos.py    register, read, list and delete videos
+    videos.py    register, read and delete videos
+    listing.py   filtered, sorted, cursor-paginated pages of the library
+    lifecycle.py re-index, cancel, rename
     dispatch.py  what the gateway re-enqueues (unfinished, undispatched, stale)
     steps.py     claim, beat, report, finish: the runners' side
     progress.py  `StepReporter`: the indexer's progress callback → the step's row
@@ -19,13 +21,17 @@ deleted) can no longer change anything.
 from __future__ import annotations
 
 from indexer.catalog.dispatch import JobQueue
+from indexer.catalog.lifecycle import JobLifecycle, Outcome
+from indexer.catalog.listing import SORTS, BadListing, VideoListing, VideoPage
 from indexer.catalog.schema import (
+    CANCELLED,
     FAILED,
     FINISH,
     PREPARE,
     PROCESSING,
     QUEUED,
     READY,
+    STATUSES,
     UNFINISHED,
     WEIGHTS,
     Base,
@@ -38,30 +44,35 @@ from indexer.catalog.schema import (
     utcnow,
 )
 from indexer.catalog.steps import JobSteps
-from indexer.catalog.videos import VideoRecords
 from indexer.service_settings import JobSettings, ServiceSettings
 
 
-class Catalog(VideoRecords, JobQueue, JobSteps):
+class Catalog(VideoListing, JobLifecycle, JobQueue, JobSteps):
     """Videos, jobs and steps in SQL. Every method is one short transaction."""
 
 
 __all__ = [
+    "CANCELLED",
     "FAILED",
     "FINISH",
     "PREPARE",
     "PROCESSING",
     "QUEUED",
     "READY",
+    "SORTS",
+    "STATUSES",
     "UNFINISHED",
     "WEIGHTS",
+    "BadListing",
     "Base",
     "Catalog",
     "Claim",
     "JobRow",
     "JobSettings",
+    "Outcome",
     "ServiceSettings",
     "StepRow",
+    "VideoPage",
     "VideoRow",
     "VideoState",
     "part_step",

@@ -1,18 +1,25 @@
 """The catalog's connection: an engine per URL (SQLite with WAL by default, PostgreSQL by URL),
-one short transaction per call, and the compare-and-set primitives every write is built on."""
+the schema brought to the newest Alembic revision at start-up, one short transaction per call,
+and the compare-and-set primitives every write is built on."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select, update
-from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy import create_engine, event, inspect, select, text, update
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from indexer.catalog.schema import UNFINISHED, Base, JobRow
+from indexer.catalog.schema import UNFINISHED, JobRow
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+BASELINE = "0001_baseline"
+# any constant: the PostgreSQL advisory lock that serialises migrations across processes
+MIGRATION_LOCK = 0x76696472
 
 
 def count_rows(s: Session, stmt: Any) -> int:
@@ -45,6 +52,11 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+def _unversioned_catalog(conn: Connection) -> bool:
+    tables = set(inspect(conn).get_table_names())
+    return "videos" in tables and "alembic_version" not in tables
+
+
 class CatalogDB:
     """The engine and sessions the catalog's parts share. Every method is one transaction."""
 
@@ -54,12 +66,30 @@ class CatalogDB:
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:
-        """Create missing tables. The gateway, every worker and the CLI call this at start; when
-        two race, the loser's CREATE fails on the winner's table, and a second look finds it."""
+        """Bring the schema to the newest revision (see `migrate`). The gateway, every worker
+        and the CLI call this at start; when two race on SQLite, the loser's DDL fails on the
+        winner's, and a second look finds the schema at head."""
         try:
-            Base.metadata.create_all(self.engine)
+            self.migrate()
         except (OperationalError, ProgrammingError, IntegrityError):
-            Base.metadata.create_all(self.engine)
+            self.migrate()
+
+    def migrate(self) -> None:
+        """Run the Alembic migrations up to head. A database made by `create_all` of a release
+        before migrations (tables, no `alembic_version`) is stamped as the baseline first."""
+        from alembic import command
+        from alembic.config import Config
+
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # released when this transaction ends; a second process waits, then finds head
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            if _unversioned_catalog(conn):
+                command.stamp(config, BASELINE)
+            command.upgrade(config, "head")
 
     def dispose(self) -> None:
         self.engine.dispose()

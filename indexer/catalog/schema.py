@@ -19,6 +19,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 QUEUED, PROCESSING, READY, FAILED = "queued", "processing", "ready", "failed"
 UNFINISHED = (QUEUED, PROCESSING)
+STATUSES = (QUEUED, PROCESSING, READY, FAILED)
+CANCELLED = "cancelled"  # the error type of a job stopped on request
 PREPARE, FINISH = "prepare", "finish"
 # how much of a job's percent each kind of step stands for (the parts share theirs)
 WEIGHTS = {PREPARE: 2.0, "parts": 88.0, FINISH: 10.0}
