@@ -9,8 +9,10 @@
 The heartbeat comes from the main process, not from the pool process that runs the task: an
 extractor may hold the GIL for many seconds (a thread beside it would fall silent and the task
 would look dead), while the main process only shuffles messages. Killing the whole worker stops
-the beats, which is how the gateway notices. A task whose step was taken from it (`StepLost`)
-changes nothing."""
+the beats, which is how the gateway notices. At each beat the main process also terminates the
+tasks it runs for a cancelled job: a stage may run for minutes between progress writes, and a
+cancelled job must free its worker within a beat or two. A task whose step was taken from it
+(`StepLost`) changes nothing."""
 
 from __future__ import annotations
 
@@ -33,26 +35,44 @@ log = logging.getLogger("vidrag.worker")
 OURS = ("vidrag.prepare", "vidrag.index_part", "vidrag.finish")
 
 
-def _beat_for_active_tasks(settings: ServiceSettings) -> None:
+def _beat_for_active_tasks(settings: ServiceSettings, consumer: Any) -> None:
     catalog = Catalog(settings.db_url())  # this thread's own connections, never forked
+    terminated: set[str] = set()
     while True:
         time.sleep(settings.jobs.heartbeat_s)
         try:
-            owners = [r.id for r in list(state.active_requests)]
+            requests = list(state.active_requests)
         except RuntimeError:  # the set changed while being copied: try at the next beat
             continue
         try:
-            if owners:
-                catalog.heartbeat(owners)
+            if requests:
+                catalog.heartbeat([r.id for r in requests])
+                _stop_cancelled(catalog, requests, consumer, terminated)
         except Exception as e:  # a missed beat is not fatal; many in a row look like death
             log.warning("heartbeat failed: %s", e)
 
 
+def _stop_cancelled(catalog: Catalog, requests: list[Any], consumer: Any, done: set[str]) -> None:
+    """Terminate the pool processes running tasks of cancelled jobs (the pool replaces them;
+    the redelivered message finds the job finished and does nothing)."""
+    jobs = {r.id: int(r.args[1]) for r in requests if r.name in OURS and len(r.args) > 1}
+    cancelled = catalog.cancelled_jobs(set(jobs.values()))
+    pool = getattr(consumer, "pool", None)
+    for r in requests:
+        if jobs.get(r.id) in cancelled and r.id not in done and pool is not None:
+            log.warning("job %s was cancelled: terminating task %s (%s)", jobs[r.id], r.id, r.name)
+            done.add(r.id)
+            try:
+                r.terminate(pool, signal="SIGTERM")
+            except NotImplementedError:  # a pool that cannot terminate (threads, solo)
+                log.warning("this pool cannot terminate %s; it stops at its next step", r.id)
+
+
 @worker_ready.connect
-def _on_worker_ready(**_: Any) -> None:
+def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     threading.Thread(
         target=_beat_for_active_tasks,
-        args=(ServiceSettings(),),
+        args=(ServiceSettings(), sender),
         name="vidrag-heartbeat",
         daemon=True,
     ).start()

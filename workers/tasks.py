@@ -121,6 +121,8 @@ def prepare(self: Task, video_id: str, job_id: int, failures: int = 0) -> dict[s
         todo = rt.catalog.set_parts(job_id, len(parts))
     except Exception as exc:
         _retry_or_raise(self, exc, failures)
+    if not rt.catalog.job_alive(job_id):  # cancelled (or deleted) while planning
+        return {"skipped": "job cancelled or deleted"}
     body = finish.si(video_id, job_id)
     if todo:
         chord([index_part.si(video_id, job_id, k) for k in todo], body).apply_async()

@@ -112,3 +112,13 @@ class JobLifecycle(CatalogDB):
                 count_rows(s, update(VideoRow).where(VideoRow.id == video_id).values(title=title))
                 > 0
             )
+
+    def cancelled_jobs(self, job_ids: set[int]) -> set[int]:
+        """Which of these jobs were cancelled: a worker stops the tasks it runs for them."""
+        if not job_ids:
+            return set()
+        with self.session() as s:
+            q = select(JobRow.id).where(
+                JobRow.id.in_(job_ids), JobRow.status == FAILED, JobRow.error_type == CANCELLED
+            )
+            return set(s.scalars(q))
