@@ -1,245 +1,147 @@
-"""Speed and keyword hits of the pocketsphinx backend under several decoder configurations.
+"""Speed, CPU cost and accuracy of the offline ASR backends on real speech: Whisper base
+(multilingual, packaged) and tiny.en with faster-whisper, and pocketsphinx, under several
+decoder settings (beam, CTranslate2 threads, batched pipeline, word timestamps).
 
-One long 16 kHz track is assembled from the real speech in `../shared/testdata/speech`
-(LibriVox and LJ Speech, with human transcripts) separated by silence, noise and music, so a run
-measures VAD skipping and long-audio splitting too. For each configuration it reports the CPU
-real-time factor (CPU seconds per audio second, one core), the share of transcript keywords heard
-within each sentence's time span, and words heard inside non-speech gaps.
+The track (bench/asr_track.py) joins the real recordings of `<testdata>/speech` with silence,
+noise and music between them. Each configuration runs `--repeat` times (default 3; the machine
+is shared) and reports medians: wall and CPU seconds per second of speech (CPU counts every
+thread of the process), keyword hits and word error rate against the human transcripts, words
+heard in the gaps, and the load average around the runs.
 
-    python -m bench.asr              # all configurations → bench/results/asr.json
-    python -m bench.asr --only tuned defaults
-"""
+    python -m bench.asr                               # the default set → bench/results/asr.json
+    python -m bench.asr --only base-b1-t1 ps-tuned --repeat 5
+    python -m bench.asr --testdata /path/to/testdata  # default: $VIDRAG_SHARED_DIR/testdata
+
+Runs are appended to the results file; earlier runs are kept."""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import re
-import subprocess
+import os
+import statistics
 import tempfile
 import time
-import wave
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
-
-from indexer.extractors.asr.sphinx import DEFAULT_OPTIONS, SAMPLE_RATE, PocketsphinxASR
+from bench.asr_track import Track, build_track, score
+from indexer.extractors.asr.fasterwhisper import FasterWhisperASR
+from indexer.extractors.asr.sphinx import DEFAULT_OPTIONS, PocketsphinxASR
 from indexer.settings import ASRSettings
 
-TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
-SPEECH = TESTDATA / "speech"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VIDRAG_SHARED_DIR", REPO.parent / "shared"))
 RESULTS = Path(__file__).resolve().parent / "results" / "asr.json"
-STOP = {
-    "about",
-    "after",
-    "again",
-    "being",
-    "could",
-    "every",
-    "might",
-    "other",
-    "their",
-    "there",
-    "these",
-    "those",
-    "under",
-    "where",
-    "which",
-    "while",
-    "would",
-    "before",
-    "itself",
-}
+NOTE = (
+    "runs: one row per configuration and invocation (appended). cpu_per_speech_s / "
+    "wall_per_speech_s: medians over `repeat` runs of CPU seconds (all threads) and wall seconds "
+    "per second of speech in the track; rtf_cpu: CPU seconds per second of the whole track. "
+    "Rows without `wer` are from the earlier pocketsphinx-only benchmark (min of runs, one core)."
+)
 
 # pocketsphinx's own defaults, spelled out so the tuned ones can be compared against them
-PS_DEFAULTS: dict[str, Any] = {
-    "ds": 1,
-    "topn": 4,
-    "beam": 1e-48,
-    "wbeam": 7e-29,
-    "pbeam": 1e-48,
-    "maxhmmpf": 30000,
-    "maxwpf": -1,
-    "fwdflat": True,
-    "bestpath": True,
+PS_DEFAULTS: dict[str, Any] = {"ds": 1, "topn": 4, "beam": 1e-48, "wbeam": 7e-29,
+                               "pbeam": 1e-48, "maxhmmpf": 30000, "maxwpf": -1,
+                               "fwdflat": True, "bestpath": True}  # fmt: skip
+
+
+def whisper(packaged: str, beam: int, threads: int, batch: int = 0, words: bool = True) -> dict:
+    return {"engine": "faster-whisper", "packaged": packaged, "beam_size": beam,
+            "cpu_threads": threads, "batch_size": batch, "word_timestamps": words}  # fmt: skip
+
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "ps-tuned": {"engine": "pocketsphinx", "options": {**PS_DEFAULTS, **DEFAULT_OPTIONS}},
+    "ps-defaults": {"engine": "pocketsphinx", "options": PS_DEFAULTS},
+    "base-b1-t1": whisper("base", 1, 1),
+    "base-b1-t2": whisper("base", 1, 2),
+    "base-b5-t1": whisper("base", 5, 1),
+    "base-b5-t2": whisper("base", 5, 2),
+    "base-b1-t1-batch8": whisper("base", 1, 1, batch=8),
+    "base-b1-t2-batch8": whisper("base", 1, 2, batch=8),
+    "base-b1-t1-nowords": whisper("base", 1, 1, words=False),
+    "tiny.en-b1-t1": whisper("tiny.en", 1, 1),
+    "tiny.en-b1-t2": whisper("tiny.en", 1, 2),
+    "tiny.en-b5-t1": whisper("tiny.en", 5, 1),
 }
-TUNED = {**PS_DEFAULTS, **DEFAULT_OPTIONS}  # what the backend uses
-# one knob at a time from pocketsphinx's defaults, then from the tuned set (explored 2026-11-21;
-# the dropped ones changed nothing: maxwpf 10, wbeam 1e-20, pl_window 10)
-Vad = Literal["silero", "endpointer"]
-CONFIGS: dict[str, tuple[dict[str, Any], Vad]] = {
-    "defaults": (PS_DEFAULTS, "silero"),
-    "defaults+endpointer": (PS_DEFAULTS, "endpointer"),
-    "ds2": ({**PS_DEFAULTS, "ds": 2}, "silero"),
-    "ds3": ({**PS_DEFAULTS, "ds": 3}, "silero"),
-    "topn2": ({**PS_DEFAULTS, "topn": 2}, "silero"),
-    "fwdflat-off": ({**PS_DEFAULTS, "fwdflat": False}, "silero"),
-    "beams-1e-40": ({**PS_DEFAULTS, "beam": 1e-40, "wbeam": 1e-24, "pbeam": 1e-40}, "silero"),
-    "maxhmmpf-5000": ({**PS_DEFAULTS, "maxhmmpf": 5000}, "silero"),
-    "tuned": (TUNED, "silero"),
-    "tuned+endpointer": (TUNED, "endpointer"),
-    "tuned/beams-1e-35": ({**TUNED, "beam": 1e-35, "pbeam": 1e-35}, "silero"),
-    "tuned/beams-1e-30": ({**TUNED, "beam": 1e-30, "pbeam": 1e-30}, "silero"),
-    "tuned/maxhmmpf-2000": ({**TUNED, "maxhmmpf": 2000}, "silero"),
-    "tuned/maxhmmpf-5000": ({**TUNED, "maxhmmpf": 5000}, "silero"),
-    "tuned/ds1": ({**TUNED, "ds": 1}, "silero"),
-    "tuned/topn3": ({**TUNED, "topn": 3}, "silero"),
-    "tuned/fwdflat-on": ({**TUNED, "fwdflat": True}, "silero"),
-    "tuned/bestpath-off": ({**TUNED, "bestpath": False}, "silero"),
-}
+DEFAULT_SET = list(CONFIGS)
 
 
-def keywords(text: str) -> set[str]:
-    """Distinctive words of a transcript: five letters or more, not a common function word."""
-    return {w for w in re.findall(r"[a-z']+", text.lower()) if len(w) >= 5 and w not in STOP}
+def make_backend(cfg: dict[str, Any], models_dir: Path) -> Any:
+    if cfg["engine"] == "pocketsphinx":
+        return PocketsphinxASR(ASRSettings(backend="pocketsphinx"), options=cfg["options"])
+    keys = ("packaged", "beam_size", "cpu_threads", "batch_size", "word_timestamps")
+    settings = ASRSettings(model="packaged", device="cpu", **{k: cfg[k] for k in keys})
+    return FasterWhisperASR(settings, offline=True, models_dir=models_dir)
 
 
-def load16(path: Path) -> np.ndarray:
-    """Any audio file as 16 kHz mono int16 (ffmpeg resamples)."""
-    cmd = [
-        "ffmpeg",
-        "-v",
-        "error",
-        "-i",
-        str(path),
-        "-ac",
-        "1",
-        "-ar",
-        str(SAMPLE_RATE),
-        "-f",
-        "s16le",
-        "-",
-    ]
-    return np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, np.int16)
-
-
-def sentences() -> list[tuple[str, Path, str]]:
-    out = []
-    for line in (SPEECH / "pocketsphinx_librivox" / "transcription").read_text().splitlines():
-        m = re.match(r"<s> (.*) </s> \((.*)\)", line)
-        if m:
-            out.append((m[2], SPEECH / "pocketsphinx_librivox" / f"{m[2]}.wav", m[1]))
-    with open(SPEECH / "ljspeech_coqui" / "metadata.csv", newline="") as f:
-        for row in csv.reader(f, delimiter="|", quoting=csv.QUOTE_NONE):
-            out.append((row[0], SPEECH / "ljspeech_coqui" / f"{row[0]}.wav", row[2]))
-    return out
-
-
-def build_track(workdir: Path) -> tuple[Path, list[dict[str, Any]], list[tuple[float, float]]]:
-    """Speech sentences with gaps of silence / noise / music between them; their spans."""
-    rng = np.random.default_rng(0)
-    gaps = [
-        np.zeros(SAMPLE_RATE, np.int16),
-        load16(SPEECH / "alsa" / "Noise.wav"),
-        load16(TESTDATA / "video" / "moviepy_chaplin.mp4"),  # music
-        load16(TESTDATA / "video" / "moviepy_big_buck_bunny_0_30.webm")[: 10 * SAMPLE_RATE],
-    ]
-    parts, spans, nonspeech, t = [], [], [], 0
-    for i, (sid, path, text) in enumerate(sentences()):
-        gap = gaps[i % len(gaps)]
-        if i % len(gaps):  # noise and music at a lower level, as under speech in a video
-            gap = (gap.astype(np.float32) * rng.uniform(0.3, 1.0)).astype(np.int16)
-        nonspeech.append((t / SAMPLE_RATE, (t + len(gap)) / SAMPLE_RATE))
-        parts.append(gap)
-        t += len(gap)
-        pcm = load16(path)
-        spans.append(
-            {
-                "id": sid,
-                "start_s": t / SAMPLE_RATE,
-                "end_s": (t + len(pcm)) / SAMPLE_RATE,
-                "keywords": sorted(keywords(text)),
-            }
-        )
-        parts.append(pcm)
-        t += len(pcm)
-    out = workdir / "track.wav"
-    with wave.open(str(out), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        w.writeframes(np.concatenate(parts).tobytes())
-    return out, spans, nonspeech
-
-
-def run(
-    name: str,
-    track: Path,
-    spans: list[dict[str, Any]],
-    nonspeech: list[tuple[float, float]],
-    repeat: int,
-) -> dict[str, Any]:
-    options, vad = CONFIGS[name]
-    asr = PocketsphinxASR(ASRSettings(backend="pocketsphinx"), options=options, vad=vad)
+def run(name: str, track: Track, repeat: int, models_dir: Path) -> dict[str, Any]:
+    cfg = CONFIGS[name]
+    asr = make_backend(cfg, models_dir)
     t0 = time.process_time()
     asr.warm_up()
-    load_s = time.process_time() - t0
-    cpu = wall = float("inf")
-    for _ in range(repeat):  # the machine is shared: keep the least disturbed run
-        t0, w0 = time.process_time(), time.perf_counter()
-        tr = asr.transcribe(track)
-        cpu = min(cpu, time.process_time() - t0)
-        wall = min(wall, time.perf_counter() - w0)
-    words = [w for s in tr.segments for w in s.words]
-    hits = total = 0
-    for sp in spans:
-        heard = {w.word for w in words if sp["start_s"] - 0.3 <= w.start_s <= sp["end_s"] + 0.3}
-        hits += len(heard & set(sp["keywords"]))
-        total += len(sp["keywords"])
-    stray = sum(any(a <= (w.start_s + w.end_s) / 2 <= b for a, b in nonspeech) for w in words)
-    with wave.open(str(track)) as f:
-        dur = f.getnframes() / f.getframerate()
-    speech = sum(sp["end_s"] - sp["start_s"] for sp in spans)
+    load_cpu = time.process_time() - t0
+    cpu, wall, loads = [], [], []
+    transcript = None
+    for _ in range(repeat):
+        load_before = os.getloadavg()[0]
+        c0, w0 = time.process_time(), time.perf_counter()
+        transcript = asr.transcribe(track.path)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+        loads.append(round((load_before + os.getloadavg()[0]) / 2, 2))
+    assert transcript is not None
+    med_cpu, med_wall = statistics.median(cpu), statistics.median(wall)
     return {
         "config": name,
-        "options": options,
-        "vad": vad,
-        "audio_s": round(dur, 1),
-        "load_cpu_s": round(load_s, 2),
-        "cpu_s": round(cpu, 2),
-        "wall_s": round(wall, 2),
-        "speech_s": round(speech, 1),
-        "rtf_cpu": round(cpu / dur, 3),
-        "rtf_cpu_per_speech_s": round(cpu / speech, 3),
+        **{k: v for k, v in cfg.items() if k != "options"},
+        **({"options": cfg["options"]} if "options" in cfg else {}),
+        "model": transcript.model,
+        "audio_s": round(track.duration_s, 1),
+        "speech_s": round(track.speech_s, 1),
+        "load_cpu_s": round(load_cpu, 2),
+        "cpu_s_runs": [round(c, 2) for c in cpu],
+        "wall_s_runs": [round(w, 2) for w in wall],
+        "cpu_per_speech_s": round(med_cpu / track.speech_s, 3),
+        "wall_per_speech_s": round(med_wall / track.speech_s, 3),
+        "rtf_cpu": round(med_cpu / track.duration_s, 3),
         "repeat": repeat,
+        "loadavg_1min": loads,
+        "cores": len(os.sched_getaffinity(0)),
         "measured": time.strftime("%Y-%m-%d %H:%M"),
-        "keyword_hits": hits,
-        "keywords": total,
-        "hit_rate": round(hits / total, 3),
-        "words": len(words),
-        "words_in_gaps": stray,
+        **score(track, transcript),
     }
 
 
+def append(rows: list[dict[str, Any]]) -> None:
+    old = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
+    RESULTS.parent.mkdir(exist_ok=True)
+    tmp = RESULTS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"note": NOTE, "runs": old + rows}, indent=1))
+    tmp.replace(RESULTS)
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--only", nargs="*", choices=list(CONFIGS), help="configurations to run")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per configuration (min is kept)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per configuration (median)")
+    ap.add_argument("--testdata", type=Path, default=SHARED / "testdata")
+    ap.add_argument("--no-save", action="store_true", help="print only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        track, spans, nonspeech = build_track(Path(tmp))
-        rows = []
-        for name in args.only or CONFIGS:
-            r = run(name, track, spans, nonspeech, args.repeat)
-            rows.append(r)
+        track = build_track(args.testdata, Path(tmp))
+        print(f"track {track.duration_s:.0f} s, speech {track.speech_s:.0f} s", flush=True)
+        for name in args.only or DEFAULT_SET:
+            r = run(name, track, args.repeat, Path(tmp) / "models")
             print(
-                f"{name:20} rtf_cpu {r['rtf_cpu']:.3f} ({r['rtf_cpu_per_speech_s']:.3f}/speech s)"
-                f"  hits {r['keyword_hits']}/{r['keywords']}"
-                f"  words {r['words']}  in gaps {r['words_in_gaps']}  ({r['audio_s']} s audio)",
+                f"{name:20} cpu/speech-s {r['cpu_per_speech_s']:.3f}  wall/speech-s "
+                f"{r['wall_per_speech_s']:.3f}  WER {r['wer']:.2f}  hits {r['keyword_hits']}/"
+                f"{r['keywords']}  in gaps {r['words_in_gaps']}  load {r['loadavg_1min']}",
                 flush=True,
             )
-    # a partial run (--only) replaces its configurations' rows and keeps the others
-    old = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
-    names = {r["config"] for r in rows}
-    rows = [r for r in old if r["config"] not in names] + rows
-    rows.sort(key=lambda r: list(CONFIGS).index(r["config"]) if r["config"] in CONFIGS else 99)
-    note = "rtf_cpu: CPU seconds (one core) per second of the whole track; hits: keywords heard"
-    RESULTS.parent.mkdir(exist_ok=True)
-    tmp_path = RESULTS.with_suffix(".json.tmp")
-    tmp_path.write_text(json.dumps({"note": note, "runs": rows}, indent=1))
-    tmp_path.replace(RESULTS)
+            if not args.no_save:  # after each configuration: a long run killed keeps its rows
+                append([r])
 
 
 if __name__ == "__main__":
