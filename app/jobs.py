@@ -1,8 +1,9 @@
 """How the gateway hands work to the workers — by task name only, never by importing them — and
 how it makes sure no job is lost: at start-up every unfinished job is enqueued again (a broker
 that lost its queue loses nothing), and a periodic sweep re-enqueues the jobs whose running step
-stopped beating (its worker died). Enqueueing twice is harmless: steps are claimed in the
-database and their outputs are idempotent."""
+stopped beating (its worker died) and sends the webhooks of finished jobs (`app.webhooks`).
+Enqueueing twice is harmless: steps are claimed in the database and their outputs are
+idempotent."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from app import webhooks
 from indexer.catalog import Catalog, Outcome
 from indexer.service_settings import ServiceSettings
 from indexer.store import Library
@@ -137,3 +139,7 @@ async def sweep_forever(
             await run_in_threadpool(sweep, catalog, dispatcher, settings, startup=False)
         except Exception:
             log.exception("job sweep failed")
+        try:
+            await run_in_threadpool(webhooks.run, catalog, settings)
+        except Exception:
+            log.exception("webhook sweep failed")

@@ -31,6 +31,11 @@ class UrlUpload(_Request):
     url: str = Field(max_length=4096, examples=["https://example.org/lecture.mp4"])
     title: str | None = Field(default=None, max_length=300)
     language: str | None = Field(default=None, max_length=16)
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="POSTed a signed `video.ready` or `video.failed` event when indexing ends",
+    )
 
 
 class ProgressPublic(BaseModel):
@@ -58,6 +63,20 @@ def _utc(t: datetime | None) -> Any:
     return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
+class WebhookDeliveryPublic(BaseModel):
+    """One webhook POST of a finished job to one URL, and where it stands."""
+
+    id: int
+    event: Literal["ready", "failed"]
+    url: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    response_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
 class VideoPublic(BaseModel):
     id: str
     title: str
@@ -77,9 +96,12 @@ class VideoPublic(BaseModel):
     finished_at: datetime | None
     updated_at: datetime
     media_url: str
+    webhooks: list[WebhookDeliveryPublic] = Field(
+        default_factory=list, description="webhook deliveries (in `GET /v1/videos/{id}` only)"
+    )
 
     @classmethod
-    def of(cls, v: VideoState) -> VideoPublic:
+    def of(cls, v: VideoState, deliveries: list[dict[str, Any]] | None = None) -> VideoPublic:
         error = JobError(type=v.error_type, message=v.error_message or "") if v.error_type else None
         return cls(
             id=v.id,
@@ -102,6 +124,16 @@ class VideoPublic(BaseModel):
             finished_at=_utc(v.finished_at),
             updated_at=_utc(v.updated_at),
             media_url=f"/v1/videos/{v.id}/media",
+            webhooks=[
+                WebhookDeliveryPublic(
+                    **{
+                        **d,
+                        "next_attempt_at": _utc(d["next_attempt_at"]),
+                        "delivered_at": _utc(d["delivered_at"]),
+                    }
+                )
+                for d in deliveries or []
+            ],
         )
 
 

@@ -26,7 +26,7 @@ from app.errors import (
     UploadTooLarge,
 )
 
-TEXT_FIELDS = ("title", "language")
+TEXT_FIELDS = ("title", "language", "webhook_url")
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the small text fields
 
 
@@ -107,7 +107,9 @@ class _Receiver:
             self.upload = Upload(path=self.dest, filename=check_filename(filename))
             self._is_file = True
         elif name not in TEXT_FIELDS:
-            raise InvalidField(f"unknown form field {name[:40]!r} (expected file, title, language)")
+            raise InvalidField(
+                f"unknown form field {name[:40]!r} (expected file, {', '.join(TEXT_FIELDS)})"
+            )
         elif b"filename" in opts:
             raise InvalidField(f"`{name}` must be a text field, not a file")
 

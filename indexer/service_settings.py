@@ -7,9 +7,10 @@ configured alike while this module (like all of `indexer`) imports no Celery."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import NoDecode
 
 from indexer.settings import Settings
 
@@ -31,6 +32,15 @@ class JobSettings(BaseModel):
     concurrency: int | None = None  # embedded worker processes (None: one per two cores)
 
 
+class WebhookSettings(BaseModel):
+    """Delivery of `ready`/`failed` webhooks by the gateway's sweep (`VIDRAG_WEBHOOKS__*`)."""
+
+    max_attempts: int = 8  # then the delivery is marked failed
+    backoff_s: float = 5.0  # the wait after the first failed attempt; doubled after each next
+    max_backoff_s: float = 3600.0
+    timeout_s: float = 10.0
+
+
 class ServiceSettings(Settings):
     """Settings shared by the gateway and the workers: where the state and the queue are."""
 
@@ -42,6 +52,18 @@ class ServiceSettings(Settings):
     result_backend: str | None = None
     queue_prefix: str = "vidrag"
     jobs: JobSettings = Field(default_factory=JobSettings)
+    # every video's `ready`/`failed` events go to these URLs (and to its own `webhook_url`)
+    webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # HMAC-SHA256 key of the `X-Vidrag-Signature` header; empty: deliveries are not signed
+    webhook_secret: str = ""
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _split_webhook_urls(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
 
     def db_url(self) -> str:
         url = self.database_url or f"sqlite:///{self.data_dir.resolve() / 'vidrag.db'}"

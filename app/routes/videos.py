@@ -9,6 +9,7 @@ import math
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -55,6 +56,7 @@ _upload_body = {
                         "file": {"type": "string", "format": "binary"},
                         "title": {"type": "string", "maxLength": 300},
                         "language": {"type": "string", "example": "en"},
+                        "webhook_url": {"type": "string", "format": "uri", "maxLength": 2000},
                     },
                 }
             },
@@ -86,6 +88,15 @@ def _check_fields(title: str | None, language: str | None) -> tuple[str | None, 
     return title or None, language or None
 
 
+def _check_webhook_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if len(url) > 2000 or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidField("webhook_url must be an http(s) URL of at most 2000 characters")
+    return url
+
+
 @router.post(
     "",
     status_code=202,
@@ -106,6 +117,7 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
         )
         path, filename, size = up.path, up.filename, up.size
         title, language = up.fields.get("title"), up.fields.get("language")
+        webhook_url = up.fields.get("webhook_url")
     elif ctype == "application/json" or ctype.endswith("+json"):
         try:
             body = UrlUpload.model_validate(await _json_body(request))
@@ -114,12 +126,14 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
         got = await fetch(body.url, services.tmp_dir, settings.max_upload_bytes, settings.fetch)
         path, filename, size = got.path, got.filename, got.size
         title, language = body.title, body.language
+        webhook_url = body.webhook_url
     else:
         raise UnsupportedContentType(
             f"send multipart/form-data (a file) or application/json (a URL), not {ctype!r}"
         )
     try:
         title, language = _check_fields(title, language)
+        webhook_url = _check_webhook_url(webhook_url)
         if size == 0:
             raise EmptyFile("the uploaded file is empty")
         manifest = await run_in_threadpool(
@@ -133,7 +147,7 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
     finally:
         Path(path).unlink(missing_ok=True)
     state, created = await run_in_threadpool(
-        services.catalog.add_video, manifest, language=language
+        services.catalog.add_video, manifest, language=language, webhook_url=webhook_url
     )
     if created:
         # the state as created: a worker may already be on it, but this answer says "queued"
@@ -194,8 +208,10 @@ def list_videos(
 
 @router.get("/{video_id}", response_model=VideoPublic, responses=_errors)
 def get_video(video_id: VideoId, services: ServicesDep) -> VideoPublic:
-    """One video: status (queued, processing, ready, failed), progress, error, capabilities."""
-    return VideoPublic.of(services.video(video_id))
+    """One video: status (queued, processing, ready, failed), progress, error, capabilities,
+    and its webhook deliveries."""
+    state = services.video(video_id)
+    return VideoPublic.of(state, services.catalog.deliveries(video_id))
 
 
 @router.patch("/{video_id}", response_model=VideoPublic, responses=_errors)

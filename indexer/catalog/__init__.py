@@ -13,6 +13,8 @@ deleted) can no longer change anything.
     videos.py    register, read and delete videos
     listing.py   filtered, sorted, cursor-paginated pages of the library
     lifecycle.py re-index, cancel, rename
+    webhooks.py  plan, claim and record webhook deliveries of finished jobs
+    migrations/  Alembic revisions, run by `create_all` at start-up
     dispatch.py  what the gateway re-enqueues (unfinished, undispatched, stale)
     steps.py     claim, beat, report, finish: the runners' side
     progress.py  `StepReporter`: the indexer's progress callback → the step's row
@@ -44,10 +46,11 @@ from indexer.catalog.schema import (
     utcnow,
 )
 from indexer.catalog.steps import JobSteps
+from indexer.catalog.webhooks import WebhookQueue
 from indexer.service_settings import JobSettings, ServiceSettings
 
 
-class Catalog(VideoListing, JobLifecycle, JobQueue, JobSteps):
+class Catalog(VideoListing, JobLifecycle, JobQueue, JobSteps, WebhookQueue):
     """Videos, jobs and steps in SQL. Every method is one short transaction."""
 
 

@@ -73,6 +73,7 @@ class JobLifecycle(CatalogDB):
                     started_at=None,
                     finished_at=None,
                     updated_at=now,
+                    notify=False,
                 )
             )
         return Outcome.DONE, job.id
@@ -95,6 +96,7 @@ class JobLifecycle(CatalogDB):
                     error_message=message,
                     finished_at=now,
                     updated_at=now,
+                    notify=True,
                 ),
             )
             if not n:

@@ -4,6 +4,7 @@
     jobs        one per video: status queued → processing → ready | failed, stage, percent
     job_steps   `prepare`, `part-NNNN` per part, `finish`: queued → running (owner, heartbeat)
                 → done; the unit a worker claims
+    webhook_deliveries  one signed POST of a `ready`/`failed` event to one URL, with retries
 
 `VideoState` is a video joined with its job, as the gateway and the CLI show it."""
 
@@ -14,7 +15,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 QUEUED, PROCESSING, READY, FAILED = "queued", "processing", "ready", "failed"
@@ -53,6 +65,8 @@ class VideoRow(Base):
     capabilities: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     clip_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    # where to POST this video's `ready`/`failed` events (besides the configured URLs)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
 
 
 class JobRow(Base):
@@ -72,6 +86,9 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # the job finished (ready or failed) and its webhooks are not yet planned; the gateway's
+    # sweep turns it into `webhook_deliveries` rows
+    notify: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class StepRow(Base):
@@ -85,6 +102,23 @@ class StepRow(Base):
     owner: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DeliveryRow(Base):
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(16))  # ready | failed
+    url: Mapped[str] = mapped_column(String(2000))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Claim(enum.Enum):

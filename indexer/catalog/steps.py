@@ -191,6 +191,7 @@ class JobSteps(CatalogDB):
             job.status, job.stage, job.percent = READY, READY, 100.0
             job.finished_at = job.updated_at = now
             job.error_type = job.error_message = None
+            job.notify = True  # the gateway's sweep sends the `ready` webhooks
         return True
 
     def mark_failed(self, job_id: int, error_type: str, message: str) -> bool:
@@ -204,6 +205,7 @@ class JobSteps(CatalogDB):
                 error_message=message[:2000],
                 finished_at=now,
                 updated_at=now,
+                notify=True,
             )
             s.execute(
                 update(StepRow)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from indexer.catalog.db import CatalogDB, count_rows
 from indexer.catalog.schema import (
     PREPARE,
     QUEUED,
+    DeliveryRow,
     JobRow,
     StepRow,
     VideoRow,
@@ -23,11 +24,21 @@ from indexer.catalog.schema import (
 class VideoRecords(CatalogDB):
     """The catalog's video side: what the gateway's `/v1/videos` and `vidrag list` read."""
 
-    def add_video(self, manifest: Any, *, language: str | None = None) -> tuple[VideoState, bool]:
+    def add_video(
+        self, manifest: Any, *, language: str | None = None, webhook_url: str | None = None
+    ) -> tuple[VideoState, bool]:
         """Insert a video and its queued job from an accepted manifest. Returns (state, created);
-        a video already catalogued (same bytes, same id) is returned as it is."""
+        a video already catalogued (same bytes, same id) is returned as it is (with the new
+        `webhook_url`, when one is given)."""
         existing = self.get(manifest.id)
         if existing is not None:
+            if webhook_url:
+                with self.session() as s:
+                    s.execute(
+                        update(VideoRow)
+                        .where(VideoRow.id == manifest.id)
+                        .values(webhook_url=webhook_url)
+                    )
             return existing, False
         now = utcnow()
         try:
@@ -45,6 +56,7 @@ class VideoRecords(CatalogDB):
                         capabilities={},
                         clip_count=0,
                         created_at=now,
+                        webhook_url=webhook_url,
                     )
                 )
                 s.flush()
@@ -98,6 +110,7 @@ class VideoRecords(CatalogDB):
     def delete(self, video_id: str) -> bool:
         with self.session() as s:
             job_ids = list(s.scalars(select(JobRow.id).where(JobRow.video_id == video_id)))
+            s.execute(delete(DeliveryRow).where(DeliveryRow.video_id == video_id))
             if job_ids:
                 s.execute(delete(StepRow).where(StepRow.job_id.in_(job_ids)))
                 s.execute(delete(JobRow).where(JobRow.id.in_(job_ids)))
