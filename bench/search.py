@@ -5,8 +5,11 @@
 
 Each size is a library of 1-hour videos (360 clips of 10 s) written through the real index code
 (`write_video_index`) and searched through the real `Searcher`, i.e. what `POST /v1/search`
-runs after embedding the query: BM25 over the clips' evidence, dense search over their text
-vectors, rank fusion, and the hits' evidence. The libraries are kept in bench/.cache/search/.
+runs after embedding the query: BM25 over the clips' evidence (words and sub-word forms),
+dense search over their text and frame vectors, rank fusion, and the hits' evidence. Each clip
+holds what production writes: four text vectors (the whole clip, its speech, its on-screen text
+and its objects line, embedded apart) and ten frame vectors (one per second). The libraries
+are kept in bench/.cache/search/.
 
 The vectors are not uniform noise (IVF recall on uniform random vectors says nothing): each
 clip belongs to one of many topics, and its 384-d vector is the topic's centre plus Gaussian
@@ -51,7 +54,14 @@ NOISE = 1.0  # noise norm relative to the unit centre: cosine to the centre ~0.7
 VOCAB = 20_000
 TOPIC_WORDS = 12
 MODEL = "bench-mixture-384"  # the text model named in the indexes; the Searcher must match it
-FORMAT = 1  # bump when the generator changes: cached libraries are rebuilt
+FORMAT = 2  # bump when the generator changes: cached libraries are rebuilt
+# as production writes them: per clip its whole evidence, speech, on-screen text and objects
+# embedded apart (indexer/pipeline.py), and one frame vector per second (10 s clips)
+TEXT_VECTORS_PER_CLIP = 4
+FRAMES_PER_CLIP = 10
+FRAME_DIM = 512
+OBJECT_TOPICS = 64  # objects lines repeat ("2 person, 1 chair"): few distinct vectors
+FRAME_MODEL = "bench-frames-512"
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -79,26 +89,37 @@ class Mixture:
         return " ".join(f"w{w}" for w in words)
 
 
-def video(mix: Mixture, v: int) -> tuple[list[Any], np.ndarray]:
-    """The clips and text vectors of synthetic video `v` (same for every library holding it)."""
+def video(mix: Mixture, v: int) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The clips of synthetic video `v` (same for every library holding it), its text vectors
+    (TEXT_VECTORS_PER_CLIP per clip, the clip of each) and frame vectors (the clip of each)."""
     from indexer.types import Clip, ClipDoc, Evidence
 
     rng = np.random.default_rng(1000 + v)
     topics = rng.integers(0, TOPICS, CLIPS_PER_HOUR)
-    vecs = mix.draw(rng, topics)
+    # the whole clip, its speech and its on-screen text near the clip's topic; objects lines
+    # near one of a few object topics
+    text = np.stack([mix.draw(rng, topics) for _ in range(TEXT_VECTORS_PER_CLIP - 1)], axis=1)
+    objects = mix.draw(rng, rng.integers(0, OBJECT_TOPICS, CLIPS_PER_HOUR))
+    text_vecs = np.concatenate([text, objects[:, None, :]], axis=1).reshape(-1, DIM)
+    text_clip = np.repeat(np.arange(CLIPS_PER_HOUR), TEXT_VECTORS_PER_CLIP)
+    frame_topics = np.repeat(topics, FRAMES_PER_CLIP)
+    frames = rng.standard_normal((len(frame_topics), FRAME_DIM), dtype=np.float32) * 0.03
+    frames[np.arange(len(frame_topics)), frame_topics % FRAME_DIM] += 1.0
+    frame_vecs = _unit(frames)
+    frame_clip = np.repeat(np.arange(CLIPS_PER_HOUR), FRAMES_PER_CLIP)
     clips = []
     for i, t in enumerate(topics):
         a, b = 10.0 * i, 10.0 * i + 10.0
         ev = [
             Evidence(modality="speech", text=mix.text(rng, int(t), 6, 20), start_s=a, end_s=b),
-            Evidence(modality="objects", text="person x2, chair", start_s=a, end_s=b),
+            Evidence(modality="objects", text="2 person (left), 1 chair", start_s=a, end_s=b),
         ]
         if i % 4 == 0:
             ocr = mix.text(rng, int(t), 2, 3)
             ev.append(Evidence(modality="ocr", text=ocr, start_s=a, end_s=b))
-        frames = [f"frames/{round(1000 * (a + k)):010d}.jpg" for k in range(10)]
-        clips.append(ClipDoc(clip=Clip(index=i, start_s=a, end_s=b), evidence=ev, frames=frames))
-    return clips, vecs
+        frames_ = [f"frames/{round(1000 * (a + k)):010d}.jpg" for k in range(10)]
+        clips.append(ClipDoc(clip=Clip(index=i, start_s=a, end_s=b), evidence=ev, frames=frames_))
+    return clips, text_vecs, text_clip, frame_vecs, frame_clip
 
 
 def library_dir(hours: int) -> Path:
@@ -123,10 +144,13 @@ def build_library(hours: int, mix: Mixture) -> tuple[Path, float]:
     library = Library(settings.videos_dir)
     started = time.perf_counter()
     for v in range(hours):
-        clips, vecs = video(mix, v)
+        clips, vecs, text_clip, frame_vecs, frame_clip = video(mix, v)
         store = library.store(f"v{v:05d}")
         store.write_json("video.json", {"id": f"v{v:05d}"})
-        write_video_index(store, clips, vecs, None, None, settings.index, {"text_model": MODEL})
+        meta = {"text_model": MODEL, "frames_model": FRAME_MODEL}
+        write_video_index(
+            store, clips, vecs, frame_vecs, frame_clip, settings.index, meta, text_clip=text_clip
+        )
         if hours >= 100 and (v + 1) % 100 == 0:
             print(f"  wrote {v + 1}/{hours} videos", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - started
@@ -159,14 +183,26 @@ class OnlyText:
         self.embedder = embedder
 
     def get(self, kind: str) -> Any:
-        return self.embedder if kind == "text" else None
+        return {"text": self.embedder, "frames": FrameQueries()}.get(kind)
 
     def status(self, kind: str) -> Any:
         from indexer.extractors.base import Availability
 
         if kind == "text":
             return Availability(True, "bench", MODEL)
+        if kind == "frames":
+            return Availability(True, "bench", FRAME_MODEL)
         return Availability(False, kind, "", "off in this bench")
+
+
+class FrameQueries:
+    """The CLIP text tower's place: a query's frame-space vector (random: timing only)."""
+
+    name, model = "bench", FRAME_MODEL
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        rng = np.random.default_rng(abs(hash(tuple(texts))) % 2**32)
+        return _unit(rng.standard_normal((len(texts), FRAME_DIM), dtype=np.float32))
 
     def mark_failed(self, kind: str, reason: str) -> None:
         raise RuntimeError(f"{kind} failed: {reason}")
@@ -233,9 +269,9 @@ def measure_size(hours: int, n_queries: int, n_recall: int) -> dict[str, Any]:
     recall: dict[str, dict[str, float]] = {}
     kind, nlist, index_build_s = "", 1, 0.0
     for name, vecs, qv in (
-        ("topics", np.concatenate([video(mix, v)[1] for v in range(hours)]),
+        ("topics", np.concatenate([video(mix, v)[1] for v in range(hours)]),  # 4 per clip
          np.stack([v for _, v in queries(mix, n_recall, seed=11)])),
-        ("nested topics", *nested(hours * CLIPS_PER_HOUR, n_recall)),
+        ("nested topics", *nested(hours * CLIPS_PER_HOUR * TEXT_VECTORS_PER_CLIP, n_recall)),
     ):  # fmt: skip
         started = time.perf_counter()
         chosen = VectorIndex.build(vecs, np.arange(len(vecs), dtype=np.int64), settings.index)
@@ -255,6 +291,8 @@ def measure_size(hours: int, n_queries: int, n_recall: int) -> dict[str, Any]:
         "hours": hours,
         "videos": hours,
         "clips": hours * CLIPS_PER_HOUR,
+        "text_vectors": hours * CLIPS_PER_HOUR * TEXT_VECTORS_PER_CLIP,
+        "frame_vectors": hours * CLIPS_PER_HOUR * FRAMES_PER_CLIP,
         "index_kind": kind,
         "nlist": nlist,
         "nprobe": settings.index.nprobe if kind != "flat" else None,
