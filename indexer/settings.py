@@ -25,9 +25,11 @@ class DecodeSettings(BaseModel):
     fps: float = 1.0  # frames kept per second of video (the rate extractors see)
     small_side: int = 448  # px of the frame's short side (384-640 keeps OCR legible)
     # "keyframes": decode only keyframes (encoders put one at most scene cuts) and fill gaps
-    # longer than max_gap_s by seeking; "full": decode everything. On a 10-min 720p x264 file
-    # (bench/decode.py) keyframes cost 1.6 CPU-s and sample 95% of scenes; full costs 40 CPU-s.
-    strategy: Literal["keyframes", "full"] = "keyframes"
+    # longer than max_gap_s by seeking; "reference": decode the frames others refer to (x264's
+    # non-reference B-frames skipped), one thread; "full": decode everything. Keyframes see one
+    # frame per shot and miss what appears mid-shot (overlays, a sign panned to); see
+    # bench/frame_sampling.py for what each costs and finds.
+    strategy: Literal["keyframes", "reference", "full"] = "keyframes"
     # just above x264's default GOP (250 frames = 10.4 s at 24 fps): normal encodes need no
     # fills, long-GOP screen recordings still get a frame every 11 s
     max_gap_s: float = 11.0
@@ -74,6 +76,10 @@ class OCRSettings(BaseModel):
     # frames whose 64-bit difference hash differs from the last OCR'd frame by fewer bits than
     # this are treated as the same picture and not read again
     dedupe_bits: int = 6
+    # a changed frame is read no sooner than this after the last frame read (the next frame that
+    # still differs is read then): caps the reads of footage that never stands still, while
+    # text that stays up this long is still read
+    min_interval_s: float = 0.0
 
 
 class DetectSettings(BaseModel):

@@ -101,6 +101,8 @@ def _plan(frames: Sequence[tuple[float, Image]], settings: OCRSettings) -> dict[
         same = last_hash is not None and hamming(h, last_hash) < settings.dedupe_bits
         if same and t - last_t < REFRESH_S:
             continue
+        if last_hash is not None and t - last_t < settings.min_interval_s - 1e-6:
+            continue  # compared again on the next frame, still against the last one read
         last_hash, last_t = h, t
         plan[i] = may_hold_text(image)
     return plan
