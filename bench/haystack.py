@@ -1,14 +1,18 @@
-"""Build long test videos with needles at known times (Needle In A Video Haystack style).
+"""Build test videos with needles at known times (Needle In A Video Haystack style).
 
-The haystack is real footage and real unrelated speech from `../shared/testdata`, cut into
-segments of random length; needles are real media with known content — a spoken sentence with
-its transcript, a photo of a sign, a photo of objects — placed at seeded random times. Every
+A haystack is filler footage cut into segments of random length, with unrelated speech laid over
+the footage that has no sound of its own; needles are media with known content — a spoken
+sentence, a picture of a sign or card, a photo of objects — placed at seeded random times. Every
 needle carries a question, the words an answer must contain, and its exact time span.
+
+What a haystack is made of is a `Material`: the tests build theirs from generated media
+(tests/haystacks.py); `real_material(testdata)` is a set of real recordings and photos for
+benchmarks, used only when a test-data directory is given explicitly.
 
 Video segments are encoded with identical parameters and concatenated without re-encoding; the
 audio is assembled sample-exactly as one track and muxed last, so needle times do not drift.
 
-    python -m bench.haystack out.mp4 --minutes 10 --seed 1
+    python -m bench.haystack out.mp4 --testdata /path/to/testdata --minutes 10 --seed 1
 """
 
 from __future__ import annotations
@@ -16,32 +20,48 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
-import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
-AUDIO_RATE = 22050
+from bench.haystack_media import AUDIO_RATE, SegmentWriter, duration_of, pcm
+
+KINDS = ("speech", "text", "object")
+PAUSE_S = 1.0  # silence around a speech needle
 
 
 @dataclass(frozen=True)
 class NeedleSpec:
     kind: str  # speech | text | object
-    source: str  # path under testdata
+    source: str  # media file (a WAV for speech, a picture otherwise)
     question: str
     answer_words: tuple[str, ...]
     seconds: float = 6.0  # how long an image needle stays on screen
 
 
+@dataclass(frozen=True)
+class Material:
+    """What a haystack is made of: needle media with their questions, filler footage
+    (`(video file, has its own audio)`), and unrelated speech laid over the silent footage.
+    A speech needle plays over the first silent filler."""
+
+    needles: tuple[NeedleSpec, ...]
+    filler: tuple[tuple[str, bool], ...]
+    unrelated_speech: tuple[str, ...]
+
+    def backdrop(self) -> str:
+        return next(path for path, has_audio in self.filler if not has_audio)
+
+
 # Queries were checked against what the offline models actually produce (pocketsphinx hears
 # ~30% of words; RapidOCR reads the signs; YOLO11n sees the fruit as oranges), not against
 # ground truth.
-NEEDLES = [
+_REAL_NEEDLES = (
     NeedleSpec(
         "speech",
         "speech/pocketsphinx_librivox/sense_and_sensibility_01_austen_64kb-0870.wav",
@@ -78,19 +98,33 @@ NEEDLES = [
         "When is a football match with a sports ball shown?",
         ("ball",),
     ),
-]
-
-# footage without needle-like content: (file, has_audio)
-FILLER = [
+)
+_REAL_FILLER = (
     ("video/opencv_vtest.avi", False),
     ("video/moviepy_chaplin.mp4", True),
     ("video/moviepy_big_buck_bunny_0_30.webm", True),
     ("video/kivy_cityCC0.mpg", False),
     ("video/renpy_oa4_launch.webm", True),
-]
-UNRELATED_SPEECH = ["speech/pyaudioanalysis_diarizationExample.wav"] + [
-    f"speech/ljspeech_coqui/LJ001-000{i}.wav" for i in range(1, 9)
-]
+)
+_REAL_SPEECH = (
+    "speech/pyaudioanalysis_diarizationExample.wav",
+    *(f"speech/ljspeech_coqui/LJ001-000{i}.wav" for i in range(1, 9)),
+)
+
+
+def real_material(testdata: Path) -> Material:
+    """Real recordings, photos and footage from a test-data directory (for benchmarks)."""
+    root = Path(testdata)
+    if not (root / _REAL_SPEECH[0]).is_file():
+        raise FileNotFoundError(f"no test data at {root}")
+    return Material(
+        needles=tuple(
+            NeedleSpec(n.kind, str(root / n.source), n.question, n.answer_words, n.seconds)
+            for n in _REAL_NEEDLES
+        ),
+        filler=tuple((str(root / p), a) for p, a in _REAL_FILLER),
+        unrelated_speech=tuple(str(root / p) for p in _REAL_SPEECH),
+    )
 
 
 @dataclass
@@ -119,132 +153,23 @@ class Haystack:
         return cls(Path(d["path"]), d["duration_s"], [Needle(**n) for n in d["needles"]])
 
 
-def _run(args: list[str]) -> bytes:
-    p = subprocess.run(args, capture_output=True, check=False)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[:8])}...: {p.stderr.decode(errors='replace')[-800:]}")
-    return p.stdout
+class _SpeechBank:
+    """Unrelated speech, handed out in consecutive pieces, going round when it runs out."""
+
+    def __init__(self, files: tuple[str, ...]) -> None:
+        self.samples = np.concatenate([pcm(Path(f), 0, None) for f in files])
+        self.pos = 0
+
+    def take(self, seconds: float) -> np.ndarray:
+        n = round(seconds * AUDIO_RATE)
+        idx = (self.pos + np.arange(n)) % len(self.samples)
+        self.pos = (self.pos + n) % len(self.samples)
+        return self.samples[idx]
 
 
-def _duration(path: Path) -> float:
-    out = _run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)]
-    )
-    return float(out.decode().strip())
-
-
-def _pcm(path: Path, start: float, seconds: float | None) -> np.ndarray:
-    args = ["ffmpeg", "-v", "error", "-ss", f"{start:.3f}"]
-    if seconds is not None:
-        args += ["-t", f"{seconds:.3f}"]
-    args += ["-i", str(path), "-ac", "1", "-ar", str(AUDIO_RATE), "-f", "s16le", "-"]
-    return np.frombuffer(_run(args), dtype=np.int16)
-
-
-def _fit(samples: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros(n, dtype=np.int16)
-    out[: min(n, len(samples))] = samples[:n]
-    return out
-
-
-class _Builder:
-    def __init__(self, work: Path, size: tuple[int, int], fps: int) -> None:
-        self.work, self.size, self.fps = work, size, fps
-        self.segments: list[Path] = []
-        self.audio: list[np.ndarray] = []
-        self.t = 0.0
-
-    def _encode(self, inputs: list[str], frames: int) -> None:
-        w, h = self.size
-        vf = (
-            f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
-            f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={self.fps}"
-        )
-        out = self.work / f"seg{len(self.segments):05d}.mp4"
-        # x264 defaults otherwise (keyint 250, scenecut on): keyframes fall as in real encodes
-        _run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-y",
-                *inputs,
-                "-vf",
-                vf,
-                "-frames:v",
-                str(frames),
-                "-an",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "26",
-                "-pix_fmt",
-                "yuv420p",
-                "-threads",
-                "2",
-                str(out),
-            ]
-        )
-        self.segments.append(out)
-
-    def add(
-        self, video: Path, start: float, seconds: float, audio: np.ndarray, still: bool = False
-    ) -> tuple[float, float]:
-        frames = max(1, round(seconds * self.fps))
-        seconds = frames / self.fps
-        inputs = (
-            ["-loop", "1", "-i", str(video)] if still else ["-ss", f"{start:.3f}", "-i", str(video)]
-        )
-        self._encode(inputs, frames)
-        self.audio.append(_fit(audio, round(seconds * AUDIO_RATE)))
-        span = (self.t, self.t + seconds)
-        self.t += seconds
-        return span
-
-    def finish(self, dest: Path) -> None:
-        listing = self.work / "list.txt"
-        listing.write_text("".join(f"file '{p.name}'\n" for p in self.segments))
-        wav = self.work / "audio.wav"
-        import wave
-
-        with wave.open(str(wav), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(AUDIO_RATE)
-            w.writeframes(np.concatenate(self.audio).tobytes())
-        tmp = dest.with_suffix(".tmp.mp4")
-        _run(
-            [
-                "ffmpeg",
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "concat",
-                "-safe",
-                "0",
-                "-i",
-                str(listing),
-                "-i",
-                str(wav),
-                "-map",
-                "0:v",
-                "-map",
-                "1:a",
-                "-c:v",
-                "copy",
-                "-c:a",
-                "aac",
-                "-b:a",
-                "96k",
-                "-movflags",
-                "+faststart",
-                str(tmp),
-            ]
-        )
-        tmp.replace(dest)
+def _cache_key(material: Material, **build: object) -> str:
+    spec = {**build, "material": asdict(material), "v": 4}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def build_haystack(
@@ -252,23 +177,22 @@ def build_haystack(
     duration_s: float,
     seed: int = 0,
     *,
+    material: Material | None = None,
+    testdata: Path | None = None,
     needles_per_kind: int = 1,
     size: tuple[int, int] = (640, 360),
     fps: int = 25,
-    testdata: Path = TESTDATA,
 ) -> Haystack:
-    """Build (or reuse, when built before with the same arguments) a haystack video at `dest`."""
+    """Build (or reuse, when built before from the same material and arguments) a haystack
+    video at `dest`, from `material`, or from `real_material(testdata)` when only `testdata`
+    is given."""
+    if material is None:
+        if testdata is None:
+            raise ValueError("build_haystack needs `material` or a `testdata` directory")
+        material = real_material(testdata)
     dest = Path(dest)
-    spec = {
-        "duration_s": duration_s,
-        "seed": seed,
-        "n": needles_per_kind,
-        "size": size,
-        "fps": fps,
-        "needles": [asdict(n) for n in NEEDLES],
-        "v": 2,
-    }
-    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    key = _cache_key(material, duration_s=duration_s, seed=seed, n=needles_per_kind,
+                     size=size, fps=fps)  # fmt: skip
     sidecar = dest.with_suffix(".needles.json")
     if dest.exists() and sidecar.exists():
         saved = json.loads(sidecar.read_text())
@@ -277,73 +201,60 @@ def build_haystack(
 
     rng = random.Random(seed)
     chosen: list[NeedleSpec] = []
-    for kind in ("speech", "text", "object"):
-        pool = [n for n in NEEDLES if n.kind == kind]
-        chosen += [pool[i % len(pool)] for i in range(needles_per_kind)]
+    for kind in KINDS:
+        pool = [n for n in material.needles if n.kind == kind]
+        chosen += [pool[i % len(pool)] for i in range(needles_per_kind)] if pool else []
     rng.shuffle(chosen)
     # needle i goes after a random fraction of the filler time, leaving the first 10 s alone
     slots = sorted(rng.uniform(10, max(11.0, duration_s - 20)) for _ in chosen)
-    speech_bank = np.concatenate([_pcm(testdata / s, 0, None) for s in UNRELATED_SPEECH])
-    speech_pos = 0
-
-    def unrelated(seconds: float) -> np.ndarray:
-        nonlocal speech_pos
-        n = round(seconds * AUDIO_RATE)
-        if speech_pos + n > len(speech_bank):
-            speech_pos = 0
-        out = speech_bank[speech_pos : speech_pos + n]
-        speech_pos += n
-        return out
+    bank = _SpeechBank(material.unrelated_speech)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="haystack-", dir=dest.parent))
     try:
-        b = _Builder(work, size, fps)
+        out = SegmentWriter(work, size, fps)
         placed: list[Needle] = []
-        while b.t < duration_s - 0.5:
-            if chosen and b.t >= slots[0]:
+        while out.t < duration_s - 0.5:
+            if chosen and out.t >= slots[0]:
                 slots.pop(0)
                 n = chosen.pop(0)
-                src = testdata / n.source
                 if n.kind == "speech":
-                    voice = _pcm(src, 0, None)
-                    seconds = len(voice) / AUDIO_RATE + 1.0
-                    filler, _ = FILLER[0]  # speech over the silent plaza camera
-                    span = b.add(testdata / filler, rng.uniform(0, 60), seconds, voice)
-                    span = (span[0], span[0] + len(voice) / AUDIO_RATE)
+                    # a pause before and after, as a speaker takes the word
+                    voice = pcm(Path(n.source), 0, None)
+                    said = np.concatenate([np.zeros(round(PAUSE_S * AUDIO_RATE), np.int16), voice])
+                    seconds = len(said) / AUDIO_RATE + PAUSE_S
+                    backdrop = Path(material.backdrop())
+                    start = rng.uniform(0, max(0.0, duration_of(backdrop) - seconds))
+                    span = out.add(backdrop, start, seconds, said)
+                    span = (span[0] + PAUSE_S, span[0] + len(said) / AUDIO_RATE)
                 else:
-                    span = b.add(src, 0, n.seconds, np.zeros(0, np.int16), still=True)
-                placed.append(
-                    Needle(
-                        n.kind,
-                        round(span[0], 3),
-                        round(span[1], 3),
-                        n.question,
-                        list(n.answer_words),
-                        n.source,
-                    )
-                )
+                    span = out.add(Path(n.source), 0, n.seconds, np.zeros(0, np.int16), still=True)
+                placed.append(Needle(n.kind, round(span[0], 3), round(span[1], 3), n.question,
+                                     list(n.answer_words), n.source))  # fmt: skip
                 # keep needles apart so each one's clip holds only that needle
-                slots = [max(s, b.t + 10.0) for s in slots]
+                slots = [max(s, out.t + 10.0) for s in slots]
                 continue
-            path, has_audio = FILLER[rng.randrange(len(FILLER))]
-            src = testdata / path
-            length = _duration(src)
-            seconds = min(rng.uniform(6, 20), duration_s - b.t, length)
+            path, has_audio = material.filler[rng.randrange(len(material.filler))]
+            src = Path(path)
+            length = duration_of(src)
+            seconds = min(rng.uniform(6, 20), duration_s - out.t, length)
             start = rng.uniform(0, max(0.0, length - seconds))
-            audio = _pcm(src, start, seconds) if has_audio else unrelated(seconds)
-            b.add(src, start, seconds, audio)
-        b.finish(dest)
+            audio = pcm(src, start, seconds) if has_audio else bank.take(seconds)
+            out.add(src, start, seconds, audio)
+        out.finish(dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    hay = Haystack(dest, round(b.t, 3), placed)
-    sidecar.write_text(json.dumps({"key": key, "haystack": hay.to_json()}, indent=1))
+    hay = Haystack(dest, round(out.t, 3), placed)
+    tmp = sidecar.with_name(f".{sidecar.name}.{os.getpid()}")
+    tmp.write_text(json.dumps({"key": key, "haystack": hay.to_json()}, indent=1))
+    tmp.replace(sidecar)
     return hay
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dest", type=Path)
+    ap.add_argument("--testdata", type=Path, required=True, help="real media to build from")
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--needles-per-kind", type=int, default=1)
@@ -351,9 +262,8 @@ def main() -> None:
     ap.add_argument("--fps", type=int, default=25)
     a = ap.parse_args()
     w, h = (int(x) for x in a.size.split("x"))
-    hay = build_haystack(
-        a.dest, a.minutes * 60, a.seed, needles_per_kind=a.needles_per_kind, size=(w, h), fps=a.fps
-    )
+    hay = build_haystack(a.dest, a.minutes * 60, a.seed, testdata=a.testdata,
+                         needles_per_kind=a.needles_per_kind, size=(w, h), fps=a.fps)  # fmt: skip
     print(json.dumps(hay.to_json(), indent=1))
 
 

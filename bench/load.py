@@ -26,6 +26,7 @@ from typing import Any
 
 from bench.common import (
     CACHE,
+    SHARED,
     Service,
     machine,
     percentiles,
@@ -149,9 +150,10 @@ def videos(n: int) -> tuple[Path, list[Path]]:
     """The indexed video (3 minutes) and `n` different 1-minute videos, built once."""
     from bench.haystack import build_haystack
 
-    main = build_haystack(CACHE / "load-3min-seed2.mp4", 180, seed=2).path
+    real = SHARED / "testdata"
+    main = build_haystack(CACHE / "load-3min-seed2.mp4", 180, seed=2, testdata=real).path
     small = [
-        build_haystack(CACHE / f"load-1min-seed{20 + k}.mp4", 60, seed=20 + k).path
+        build_haystack(CACHE / f"load-1min-seed{20 + k}.mp4", 60, seed=20 + k, testdata=real).path
         for k in range(n)
     ]
     return main, small

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bench.common import SHARED, YOLO_WEIGHTS
 from indexer.extractors.base import Availability
 from indexer.extractors.detect.describe import describe_objects, detect_over_time
 from indexer.extractors.detect.yolo import UltralyticsDetector
@@ -27,15 +28,11 @@ from indexer.extractors.ocr.spans import read_text_over_time
 from indexer.media import probe, sample_frames
 from indexer.settings import DecodeSettings, DetectSettings, MediaSettings, OCRSettings
 from indexer.types import TextBox
-from tests.vision_helpers import (
-    OBJECT_IMAGES,
-    TESTDATA,
-    TEXT_IMAGES,
-    YOLO11N,
-    blank_frame,
-    load_rgb,
-    video_frame,
-)
+from tests.vision_helpers import blank_frame, load_rgb, video_frame
+
+TESTDATA = SHARED / "testdata"  # real images and footage: optional, benchmarks only
+TEXT_IMAGES, OBJECT_IMAGES = TESTDATA / "text_images", TESTDATA / "object_images"
+YOLO11N = YOLO_WEIGHTS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "vision.json"
 VIDEOS = ["videoretalking_ablation.mp4", "moviepy_big_buck_bunny_0_30.webm", "opencv_vtest.avi"]

@@ -185,8 +185,14 @@ def index_haystack(args: argparse.Namespace, data_dir: Path) -> tuple[Any, str, 
     from indexer.store import Library
 
     dest = args.haystack or data_dir / f"haystack-{args.minutes:g}m-seed{args.seed}.mp4"
+    from bench.common import SHARED
+
     hay = build_haystack(
-        Path(dest), args.minutes * 60, seed=args.seed, needles_per_kind=args.needles_per_kind
+        Path(dest),
+        args.minutes * 60,
+        seed=args.seed,
+        needles_per_kind=args.needles_per_kind,
+        testdata=SHARED / "testdata",
     )
     settings = Settings(data_dir=data_dir)
     indexer = Indexer(settings)

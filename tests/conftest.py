@@ -1,31 +1,31 @@
-"""Shared fixtures: paths to the shared test media and models, offline settings, and a real
-3-minute needle video indexed once per session with the real offline models."""
+"""Shared fixtures: offline settings, a 3-minute needle video made of generated media and indexed
+once per session with the real offline models, and model-hub doubles. Test media is built by
+the tests (tests/synth.py, tests/haystacks.py); YOLO weights come from tests/weights.py."""
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
 import pytest
 
 from indexer.extractors import hub
-from indexer.settings import DetectSettings, Settings
+from indexer.settings import Settings
+from tests.synth import CACHE
+from tests.weights import SHARED, detect_settings, no_yolo_reason, yolo_weights
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("VIDRAG_SHARED_DIR", REPO.parent / "shared"))
+__all__ = ["CACHE", "SHARED", "detect_settings", "no_yolo_reason", "offline_settings"]
+
 TESTDATA = SHARED / "testdata"
-YOLO_WEIGHTS = SHARED / "models" / "yolo11n" / "yolo11n_ovint8_rebuilt.pt"
-# built videos survive between runs (they take ~30 s each to encode); keyed by their arguments
-CACHE = Path(os.environ.get("VIDRAG_TEST_CACHE", Path.home() / ".cache" / "vidrag-tests"))
 
 
 def offline_settings(data_dir: Path, **overrides: object) -> Settings:
-    """Settings that use only what exists on a machine without model-hub access."""
+    """Settings that use only what exists on a machine without model-hub access (detection off
+    when no YOLO weights can be had)."""
     values: dict[str, object] = {
         "data_dir": data_dir,
         "hf_offline": True,
-        "detect": DetectSettings(model=str(YOLO_WEIGHTS)),
+        "detect": detect_settings(),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -33,21 +33,23 @@ def offline_settings(data_dir: Path, **overrides: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:
+    """Real recordings beside the clone, for the tests not yet converted to generated media."""
     assert TESTDATA.is_dir(), f"shared test media not found at {TESTDATA}"
     return TESTDATA
 
 
 @pytest.fixture(scope="session")
-def haystack3(testdata: Path):
-    """A 3-minute video: filler footage and unrelated speech, one needle of each kind."""
-    from bench.haystack import build_haystack
+def haystack3():
+    """A 3-minute video: generated filler footage and unrelated speech, one needle of each
+    kind (speech, text, object)."""
+    from tests.haystacks import needle_haystack
 
-    return build_haystack(CACHE / "haystack-3min-seed1.mp4", 180, seed=1, testdata=testdata)
+    return needle_haystack("needles", 180, seed=1)
 
 
 @pytest.fixture(scope="session")
 def indexed_haystack(haystack3, tmp_path_factory):
-    """The 3-minute haystack indexed with the real offline models: (settings, manifest)."""
+    """The 3-minute haystack indexed with the real offline models: (settings, indexer, manifest)."""
     from indexer.pipeline import Indexer
     from indexer.store import Library
 
@@ -57,6 +59,12 @@ def indexed_haystack(haystack3, tmp_path_factory):
     manifest = indexer.accept(haystack3.path, library, move=False)
     manifest = indexer.run(library.store(manifest.id))
     return settings, indexer, manifest
+
+
+@pytest.fixture(scope="session")
+def detectable_kinds() -> set[str]:
+    """The needle kinds the offline models can find here: objects only with YOLO weights."""
+    return {"speech", "text"} | ({"object"} if yolo_weights() else set())
 
 
 # --- model hubs, for the backends' availability checks ----------------------------------------

@@ -1,7 +1,8 @@
-"""Test videos for the media and segment tests, built with ffmpeg from the shared test media.
+"""Test videos for the media and segment tests, built with ffmpeg from its lavfi sources.
 
-The "strip" video is four 4-second segments of different real clips (scene cuts at 4, 8 and
-12 s), 640x360 at 25 fps, with a 440 Hz tone. A strip across its top row writes each frame's
+The "strip" video is four 4-second segments of different generated footage (testsrc2,
+mandelbrot, life, colour bars; scene cuts at 4, 8 and 12 s), 640x360 at 25 fps, with a 440 Hz
+tone. A strip across its top row writes each frame's
 number in binary (one black or white 32 px cell per bit), so a test can read from any decoded
 picture which frame it is and check the time it was given: ground truth independent of ffmpeg's
 timestamps. Built videos are cached between runs, keyed by how they were built."""
@@ -15,17 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(os.environ.get("VIDRAG_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
-TESTDATA = SHARED / "testdata"
-CACHE = Path(os.environ.get("VIDRAG_TEST_CACHE", Path.home() / ".cache" / "vidrag-tests"))
+from tests.synth import CACHE, LAVFI
+
 FPS = 25
 W, H = 640, 360
-SEGMENTS = [  # (file under testdata/video, start s); each 4 s long
-    ("moviepy_chaplin.mp4", 1.0),
-    ("moviepy_big_buck_bunny_0_30.webm", 20.0),
-    ("kivy_cityCC0.mpg", 1.0),
-    ("renpy_oa4_launch.webm", 2.0),
-]
+SEGMENTS = ["testsrc2", "mandelbrot", "life", "bars"]  # lavfi sources (tests/synth.py), 4 s each
 SEGMENT_S = 4.0
 DURATION = SEGMENT_S * len(SEGMENTS)
 CUTS = [SEGMENT_S * k for k in range(1, len(SEGMENTS))]
@@ -53,13 +48,9 @@ def strip_video(x264: str = "", ext: str = "mp4", extra: tuple[str, ...] = ()) -
     """The strip video; `x264` is passed as -x264-params (e.g. a long GOP without scenecut)."""
     args: list[str] = []
     chains = []
-    for i, (name, start) in enumerate(SEGMENTS):
-        args += ["-ss", str(start), "-t", str(SEGMENT_S + 1), "-i", str(TESTDATA / "video" / name)]
-        chains.append(
-            f"[{i}:v]scale={W}:{H}:force_original_aspect_ratio=decrease,"
-            f"pad={W}:{H}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={FPS},format=yuv420p,"
-            f"trim=end_frame={round(SEGMENT_S * FPS)},setpts=PTS-STARTPTS[s{i}]"
-        )
+    for i, source in enumerate(SEGMENTS):
+        args += ["-f", "lavfi", "-t", str(SEGMENT_S), "-i", LAVFI[source].format(w=W, h=H, fps=FPS)]
+        chains.append(f"[{i}:v]format=yuv420p,setsar=1,setpts=PTS-STARTPTS[s{i}]")
     n = len(SEGMENTS)
     bit = f"255*mod(floor(N/pow(2,floor(X/{CELL}))),2)"
     graph = ";".join(chains) + (

@@ -4,7 +4,8 @@
 - text on screen: cards and signs drawn with Pillow's bundled scalable font;
 - objects: the photos that ship inside the Ultralytics wheel (`ultralytics/assets`: a bus with
   people, two men in suits), which YOLO's COCO classes see;
-- footage: ffmpeg's lavfi sources (testsrc2, mandelbrot, life, smptehdbars).
+- footage: ffmpeg's lavfi sources (testsrc2, mandelbrot, life, smptehdbars, cellauto, gradients);
+- a short video to upload (`small_video`): a photo of two people, with speech.
 
 Everything is cached under `CACHE`, keyed by how it was made, so a second run costs nothing."""
 
@@ -26,6 +27,12 @@ RATE = 16000
 
 def _key(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+
+
+def cache_path(name: str, *how: object) -> Path:
+    """Where something built from `how` is cached: `name` with a digest of `how`."""
+    stem, dot, ext = name.partition(".")
+    return CACHE / f"{stem}-{_key(*how)}{dot}{ext}"
 
 
 def _run(args: list[str]) -> None:
@@ -52,7 +59,8 @@ def speech_wav(text: str, voice: str = "en-us", speed: int = 160, pitch: int = 5
     def make(tmp: Path) -> None:
         raw = tmp.with_suffix(".raw.wav")
         _run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw), text])
-        _run(["ffmpeg", "-v", "error", "-y", "-i", str(raw), "-ac", "1", "-ar", str(RATE), str(tmp)])
+        _run(["ffmpeg", "-v", "error", "-y", "-i", str(raw), "-ac", "1", "-ar", str(RATE),
+              str(tmp)])  # fmt: skip
         raw.unlink()
 
     return _atomic(dest, make)
@@ -119,6 +127,8 @@ LAVFI = {
     "mandelbrot": "mandelbrot=size={w}x{h}:rate={fps}",
     "life": "life=size={w}x{h}:rate={fps}:mold=10:ratio=0.1:death_color=#C83232",
     "bars": "smptehdbars=size={w}x{h}:rate={fps}",
+    "cellauto": "cellauto=size={w}x{h}:rate={fps}:rule=110",
+    "gradients": "gradients=size={w}x{h}:rate={fps}:speed=0.02",
 }
 
 
@@ -144,7 +154,10 @@ def still_with_speech(image: Path, speech: Path | None, seconds: float,
     w, h = size
     dest = CACHE / "clips" / f"still-{_key(str(image), str(speech), seconds, size, fps)}.mp4"
     audio = ["-i", str(speech)] if speech else ["-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono"]
-    vf = f"scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1"
+    vf = (
+        f"scale={w}:{h}:force_original_aspect_ratio=decrease,"
+        f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1"
+    )
 
     def make(tmp: Path) -> None:
         _run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-framerate", str(fps),
@@ -153,3 +166,14 @@ def still_with_speech(image: Path, speech: Path | None, seconds: float,
               "-c:a", "aac", str(tmp)])  # fmt: skip
 
     return _atomic(dest, make)
+
+
+SMALL_VIDEO_S = 8.0
+SMALL_VIDEO_SPEECH = "Good evening. Two presenters in suits read the news from the studio tonight."
+
+
+def small_video() -> Path:
+    """An 8-second 640x360 H.264 + AAC video (well under 2 MB): the Ultralytics photo of two
+    men in suits, with a sentence of speech. Quick to probe and to index."""
+    speech = speech_wav(SMALL_VIDEO_SPEECH, voice="en-us+f2", speed=145)
+    return still_with_speech(ultralytics_asset("zidane.jpg"), speech, SMALL_VIDEO_S)

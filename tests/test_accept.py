@@ -11,7 +11,7 @@ from indexer import errors
 from indexer.pipeline import Indexer
 from indexer.settings import MediaSettings, Settings
 from indexer.store import Library
-from tests.test_media import bad, strip  # noqa: F401  (session fixtures of real bad media)
+from tests.test_media import bad, samples, strip  # noqa: F401  (session fixtures of real media)
 
 CASES = [
     ("empty.mp4", errors.EmptyFile),

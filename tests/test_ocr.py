@@ -1,11 +1,11 @@
-"""OCR: RapidOCR on real images, PaddleOCR's contract on recorded outputs, and on-screen text
-over time (dedupe, blank skipping, span merging) with the real reader and scripted ones."""
+"""OCR: RapidOCR on generated signs, book text and a word crop, PaddleOCR's contract on recorded
+outputs, and on-screen text over time (dedupe, blank skipping, span merging) with the real reader
+and scripted ones."""
 
 from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
-import json
 import sys
 import types
 from collections.abc import Sequence
@@ -29,15 +29,16 @@ from indexer.extractors.ocr.spans import (
 from indexer.settings import OCRSettings
 from indexer.types import OcrSpan, TextBox
 from tests.vision_helpers import (
-    TEXT_IMAGES,
+    WORD,
     blank_frame,
+    book_page,
     jpeg_roundtrip,
-    load_rgb,
-    needs_testdata,
+    litter_sign,
+    road_sign,
+    text_images,
     video_frame,
+    word_crop,
 )
-
-pytestmark = needs_testdata
 
 
 def joined(lines: Sequence[TextBox]) -> str:
@@ -64,27 +65,24 @@ def rapid() -> RapidOCRReader:
 
 @pytest.fixture(scope="module")
 def sign() -> np.ndarray:
-    return load_rgb(
-        TEXT_IMAGES / "easyocr_japanese.jpg"
-    )  # "ポイ捨て禁止! NO LITTER ... MINATO CITY"
+    return litter_sign()  # "No Litter / Fine up to 20,000 yen / Minato City", 560x420
 
 
 @pytest.fixture(scope="module")
 def book() -> np.ndarray:
-    # the first three lines of a page of book text: the whole page takes ~10 s to read here
-    return load_rgb(TEXT_IMAGES / "opencv_imageTextN.png")[:80]
+    return book_page()  # three lines of book text
 
 
 @pytest.fixture(scope="module")
 def street() -> np.ndarray:
-    return load_rgb(TEXT_IMAGES / "easyocr_chinese.jpg")  # "愚园路 / Yuyuan Rd."
+    return road_sign()  # "Harbour Rd. / Ferry Terminal ->"
 
 
-# --- RapidOCR on real images -----------------------------------------------------------------
+# --- RapidOCR on generated images -----------------------------------------------------------------
 def test_rapidocr_reads_a_street_sign_top_to_bottom(rapid: RapidOCRReader, sign: np.ndarray):
     [lines] = rapid.read([sign])
     text = joined(lines)
-    assert "nolitter" in text and "minatocity" in text
+    assert "nolitter" in text and "minatocity" in text and "fineupto20,000yen" in text
     assert_boxes_valid(lines)
     tops = [line.box[1] for line in lines]
     assert tops == sorted(tops)  # reading order
@@ -97,14 +95,13 @@ def test_rapidocr_reads_a_page_of_book_text(rapid: RapidOCRReader, book: np.ndar
     assert "technicaldetailsaretoocomplextocover" in text
     assert "inteachingourcourses" in text and "smallimplementationprojects" in text
     assert len(lines) == 3
+    tops = [line.box[1] for line in lines]
+    assert tops == sorted(tops)
 
 
-def test_rapidocr_reads_a_gt_word(rapid: RapidOCRReader):
-    labels = json.loads((TEXT_IMAGES / "word_crops_mmocr" / "labels.json").read_text())
-    gt = {d["img_path"]: d["instances"][0]["text"] for d in labels["data_list"]}
-    # most crops are ~20 px words cut too tight for the detector; the date crop is readable
-    [lines] = rapid.read([load_rgb(TEXT_IMAGES / "word_crops_mmocr" / "1036169.jpg")])
-    assert [line.text for line in lines] == [gt["1036169.jpg"]]
+def test_rapidocr_reads_a_word_crop(rapid: RapidOCRReader):
+    [lines] = rapid.read([word_crop()])
+    assert [line.text for line in lines] == [WORD]
 
 
 def test_rapidocr_boxes_follow_the_text_into_a_video_frame(rapid: RapidOCRReader, sign: np.ndarray):
@@ -126,7 +123,7 @@ def test_rapidocr_boxes_follow_the_text_into_a_video_frame(rapid: RapidOCRReader
 
 def test_rapidocr_downscales_to_max_side_and_keeps_boxes(sign: np.ndarray):
     reader = RapidOCRReader(OCRSettings(max_side=960))
-    big = np.repeat(np.repeat(sign, 2, axis=0), 2, axis=1)  # 1110x836: over max_side
+    big = np.repeat(np.repeat(sign, 2, axis=0), 2, axis=1)  # 1120x840: over max_side
     [small_lines, big_lines] = reader.read([sign, big])
     a, b = line_with(small_lines, "LITTER").box, line_with(big_lines, "LITTER").box
     assert np.allclose(a, b, atol=0.03)
@@ -199,7 +196,7 @@ def test_text_over_time_reads_only_changed_frames(
     assert sum(spy.calls) == 3  # a sign, another, the first again; repeats and blanks skipped
     litter = spans_with(spans, "LITTER")
     assert [(x.first_s, x.last_s) for x in litter] == [(0.0, 2.0), (7.0, 7.0)]
-    road = spans_with(spans, "Yuyuan Rd")
+    road = spans_with(spans, "Harbour Rd")
     assert [(x.first_s, x.last_s) for x in road] == [(3.0, 4.0)]
     assert not [x for x in spans if x.first_s <= 5.5 <= x.last_s]  # nothing during the blank
     assert [x.first_s for x in spans] == sorted(x.first_s for x in spans)
@@ -286,8 +283,8 @@ def test_flat_frames_cannot_hold_text(sign: np.ndarray):
     gradient = np.repeat(np.linspace(0, 255, 796, dtype=np.uint8)[None, :, None], 448, 0)
     for frame in (blank_frame(0), blank_frame(255), blank_frame(128), gradient.repeat(3, 2)):
         assert not may_hold_text(frame)
-    for path in (*TEXT_IMAGES.glob("*.jpg"), *TEXT_IMAGES.glob("*.png")):
-        assert may_hold_text(video_frame(load_rgb(path))), path
+    for name, image in text_images().items():
+        assert may_hold_text(video_frame(image)), name
     faded = (sign.astype(np.float32) * 0.06).astype(np.uint8)  # RapidOCR still reads this
     assert may_hold_text(faded)
 

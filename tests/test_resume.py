@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CACHE, YOLO_WEIGHTS
+from tests.weights import detect_env
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ def _env(data_dir: Path) -> dict[str, str]:
     env.update(
         VIDRAG_DATA_DIR=str(data_dir),
         VIDRAG_HF_OFFLINE="true",
-        VIDRAG_DETECT__MODEL=str(YOLO_WEIGHTS),
+        **detect_env(),
         VIDRAG_SEGMENT__PART_S="30",  # several parts, so a kill lands between finished ones
     )
     return env
@@ -32,10 +32,10 @@ def _markers(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("stages/*.json")}
 
 
-def test_killed_index_run_resumes_without_recomputing(tmp_path, testdata):
-    from bench.haystack import build_haystack
+def test_killed_index_run_resumes_without_recomputing(tmp_path):
+    from tests.haystacks import needle_haystack
 
-    video = build_haystack(CACHE / "haystack-75s-seed2.mp4", 75, seed=2, testdata=testdata).path
+    video = needle_haystack("resume", 75, seed=2).path
     env = _env(tmp_path)
     cmd = [sys.executable, "-m", "app.cli", "index", str(video), "--jobs", "1"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CACHE, YOLO_WEIGHTS
+from tests.weights import detect_env
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / ".artifacts" / "browser"
@@ -62,7 +62,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.update(
         VIDRAG_DATA_DIR=str(data / "data"),
         VIDRAG_HF_OFFLINE="true",
-        VIDRAG_DETECT__MODEL=str(YOLO_WEIGHTS),
+        **detect_env(),
         VIDRAG_FRAMES__BACKEND="none",  # no CLIP weights offline: the capability is off
         PYTHONUNBUFFERED="1",
     )
@@ -147,10 +147,11 @@ def page(browser: Any, gateway: str) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def needle_video(testdata: Path) -> Any:
-    """A 40-second haystack with one on-screen text needle (built once, then cached)."""
-    from bench.haystack import build_haystack
+def needle_video() -> Any:
+    """A 40-second haystack of generated media with an on-screen text needle (built once, then
+    cached)."""
+    from tests.haystacks import needle_haystack
 
-    hay = build_haystack(CACHE / "browser-haystack-40s-seed1.mp4", 40, seed=1, testdata=testdata)
+    hay = needle_haystack("browser-haystack", 40, seed=1)
     assert any(n.kind == "text" for n in hay.needles), hay.needles
     return hay

@@ -1,6 +1,7 @@
 """Fixtures for the service tests: real processes (uvicorn gateway, Celery worker), real Redis on
 127.0.0.1:6379 (a db number leased for this run), real PostgreSQL on 127.0.0.1:5432 (a fresh
-database per test), a real needle video, and settings that use only offline models."""
+database per test), a needle video made of generated media, and settings that use only offline
+models (detection off where no YOLO weights can be had: tests/weights.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import CACHE, TESTDATA, YOLO_WEIGHTS
+from tests import synth
+from tests.weights import detect_env
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -39,7 +41,7 @@ def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env.update(
         VIDRAG_DATA_DIR=str(data_dir),
         VIDRAG_HF_OFFLINE="true",
-        VIDRAG_DETECT__MODEL=str(YOLO_WEIGHTS),
+        **detect_env(),
         VIDRAG_FRAMES__BACKEND="none",
         VIDRAG_SEGMENT__PART_S="40",
         VIDRAG_JOBS__STALE_AFTER_S="12",
@@ -265,14 +267,15 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def needle_video() -> Any:
-    """An 80-second haystack (real footage, real unrelated speech) with a speech, a text and an
+    """An 80-second haystack (generated footage, unrelated speech) with a speech, a text and an
     object needle at known times; built once and cached between runs."""
-    from bench.haystack import build_haystack
+    from tests.haystacks import needle_haystack
 
-    return build_haystack(CACHE / "service-haystack-80s-seed1.mp4", 80, seed=1, testdata=TESTDATA)
+    return needle_haystack("service", 80, seed=1)
 
 
 @pytest.fixture(scope="session")
 def small_video() -> Path:
-    """A real 9.6 s clip (H.264 + MP3): fast to probe, for tests that need no indexing."""
-    return TESTDATA / "video" / "moviepy_chaplin.mp4"
+    """An 8-second clip (H.264 + AAC, a photo of two people and speech): fast to probe, for
+    tests that need no indexing."""
+    return synth.small_video()

@@ -13,10 +13,8 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import AppSettings
-from indexer.settings import DetectSettings
-from tests.conftest import TESTDATA, YOLO_WEIGHTS
-
-VIDEO = TESTDATA / "video" / "moviepy_chaplin.mp4"
+from tests.synth import SMALL_VIDEO_S
+from tests.weights import detect_settings
 
 
 def _settings(data: Path, **kw: Any) -> AppSettings:
@@ -24,7 +22,7 @@ def _settings(data: Path, **kw: Any) -> AppSettings:
         data_dir=data,
         hf_offline=True,
         warm_up=False,
-        detect=DetectSettings(model=str(YOLO_WEIGHTS)),
+        detect=detect_settings(),
         **kw,
     )
 
@@ -45,14 +43,16 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         yield c
 
 
-def _upload(client: TestClient, path: Path = VIDEO, **data: str) -> Any:
+def _upload(client: TestClient, path: Path, **data: str) -> Any:
     with path.open("rb") as f:
         return client.post("/v1/videos", files={"file": (path.name, f, "video/mp4")}, data=data)
 
 
-def test_upload_is_stored_catalogued_and_enqueued(client: TestClient, tmp_path: Path) -> None:
+def test_upload_is_stored_catalogued_and_enqueued(
+    client: TestClient, tmp_path: Path, small_video: Path
+) -> None:
     data = tmp_path / "data"
-    r = _upload(client, title="Chaplin in the park", language="en")
+    r = _upload(client, small_video, title="The evening news", language="en")
     assert r.status_code == 202, r.text
     v = r.json()
     assert r.headers["location"] == f"/v1/videos/{v['id']}"
@@ -62,14 +62,14 @@ def test_upload_is_stored_catalogued_and_enqueued(client: TestClient, tmp_path: 
         "parts_done": 0,
         "parts_total": 0,
     }
-    assert v["title"] == "Chaplin in the park" and v["language"] == "en"
-    assert v["filename"] == VIDEO.name and abs(v["duration_s"] - 9.64) < 0.1
-    assert (data / "videos" / v["id"] / "source.mp4").read_bytes() == VIDEO.read_bytes()
+    assert v["title"] == "The evening news" and v["language"] == "en"
+    assert v["filename"] == small_video.name and abs(v["duration_s"] - SMALL_VIDEO_S) < 0.1
+    assert (data / "videos" / v["id"] / "source.mp4").read_bytes() == small_video.read_bytes()
     assert _queued_tasks(data) == [("vidrag.prepare", [v["id"], 1])]
 
-    again = _upload(client, title="another title")
+    again = _upload(client, small_video, title="another title")
     assert again.status_code == 200 and again.json()["id"] == v["id"]
-    assert again.json()["title"] == "Chaplin in the park"
+    assert again.json()["title"] == "The evening news"
     assert len(_queued_tasks(data)) == 1  # no second job for the same bytes
 
     listed = client.get("/v1/videos").json()
@@ -78,9 +78,11 @@ def test_upload_is_stored_catalogued_and_enqueued(client: TestClient, tmp_path: 
     assert not any((data / "tmp").iterdir())
 
 
-def test_media_ranges_frames_and_delete(client: TestClient, tmp_path: Path) -> None:
-    vid = _upload(client).json()["id"]
-    raw = VIDEO.read_bytes()
+def test_media_ranges_frames_and_delete(
+    client: TestClient, tmp_path: Path, small_video: Path
+) -> None:
+    vid = _upload(client, small_video).json()["id"]
+    raw = small_video.read_bytes()
     full = client.get(f"/v1/videos/{vid}/media")
     assert full.status_code == 200 and full.content == raw
     assert full.headers["content-type"] == "video/mp4" and full.headers["accept-ranges"] == "bytes"
@@ -101,10 +103,10 @@ def test_media_ranges_frames_and_delete(client: TestClient, tmp_path: Path) -> N
     assert client.get("/v1/videos").json()["total"] == 0
 
 
-def test_unfinished_jobs_are_enqueued_again_at_start_up(tmp_path: Path) -> None:
+def test_unfinished_jobs_are_enqueued_again_at_start_up(tmp_path: Path, small_video: Path) -> None:
     data = tmp_path / "data"
     with TestClient(create_app(_settings(data))) as c:
-        vid = _upload(c).json()["id"]
+        vid = _upload(c, small_video).json()["id"]
     for f in (data / "broker" / "queue").glob("*.msg"):
         f.unlink()  # the broker lost its queue
     with TestClient(create_app(_settings(data))) as c:
@@ -112,11 +114,11 @@ def test_unfinished_jobs_are_enqueued_again_at_start_up(tmp_path: Path) -> None:
     assert _queued_tasks(data) == [("vidrag.prepare", [vid, 1])]
 
 
-def test_a_broker_that_is_down_loses_no_upload(tmp_path: Path) -> None:
+def test_a_broker_that_is_down_loses_no_upload(tmp_path: Path, small_video: Path) -> None:
     data = tmp_path / "data"
     down = _settings(data, broker_url="redis://127.0.0.1:1/0")  # nothing listens on port 1
     with TestClient(create_app(down)) as c:
-        r = _upload(c)
+        r = _upload(c, small_video)
         assert r.status_code == 202 and r.json()["status"] == "queued"
         ready = c.get("/readyz")
         assert ready.status_code == 503

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TESTDATA
+from tests import synth
 from tests.service.conftest import Gateway, service_env, upload
 
 KEY = "k-" + "s3cret" * 4
@@ -51,7 +51,7 @@ class Case:
 
 
 def _video() -> bytes:
-    return (TESTDATA / "video" / "moviepy_chaplin.mp4").read_bytes()
+    return synth.small_video().read_bytes()
 
 
 def _chunks(n: int) -> Iterator[bytes]:
@@ -271,7 +271,7 @@ CASES = [
                 (
                     "file",
                     "voice.mp4",
-                    (TESTDATA / "speech/ljspeech_coqui/LJ001-0001.wav").read_bytes(),
+                    synth.speech_wav("A voice and no picture: not a video.").read_bytes(),
                 )
             ),
             "headers": MP,
@@ -284,9 +284,7 @@ CASES = [
         415,
         "no_video_stream",
         lambda x: {
-            "content": mp(
-                ("file", "photo.mp4", (TESTDATA / "object_images/opencv_fruits.jpg").read_bytes())
-            ),
+            "content": mp(("file", "photo.mp4", synth.ultralytics_asset("bus.jpg").read_bytes())),
             "headers": MP,
         },
     ),
@@ -630,7 +628,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     gw = Gateway(env).start()
     try:
         with gw.client(headers={"authorization": f"Bearer {KEY}"}) as client:
-            r = upload(client, TESTDATA / "video" / "moviepy_chaplin.mp4")
+            r = upload(client, synth.small_video())
             assert r.status_code == 202, r.text
             yield {
                 "gw": gw,

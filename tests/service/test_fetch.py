@@ -17,9 +17,7 @@ from app import fetch
 from app.main import create_app
 from app.settings import AppSettings, FetchSettings
 from indexer.store import sha256_file, video_id_for
-from tests.conftest import TESTDATA
-
-VIDEO = TESTDATA / "video" / "moviepy_chaplin.mp4"
+from tests.synth import small_video
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -28,7 +26,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.hosts.append(self.headers.get("Host", ""))
         if self.path == "/video.mp4":
-            body = VIDEO.read_bytes()
+            body = small_video().read_bytes()
             self.send_response(200)
             self.send_header("Content-Type", "video/mp4")
             self.send_header("Content-Length", str(len(body)))
@@ -104,7 +102,7 @@ def test_url_upload_connects_to_the_checked_address(server: int, tmp_path: Path)
         )
         assert r.status_code == 202, r.text
         body = r.json()
-        assert body["id"] == video_id_for(sha256_file(VIDEO))
+        assert body["id"] == video_id_for(sha256_file(small_video()))
         assert body["title"] == "From a URL" and body["filename"] == "video.mp4"
         assert _Handler.hosts == [f"127.0.0.2:{server}"]
         again = client.post("/v1/videos", json={"url": f"http://127.0.0.2:{server}/video.mp4"})

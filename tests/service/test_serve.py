@@ -20,6 +20,7 @@ from tests.service.conftest import (
     wait_http,
     wait_until,
 )
+from tests.weights import yolo_weights
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -64,7 +65,7 @@ def test_vidrag_serve_runs_gateway_and_worker_without_redis(
             ready = client.get("/readyz").json()
             assert ready["status"] == "ready" and ready["mode"] == "embedded"
             assert ready["checks"]["broker_transport"] == "filesystem"
-            assert ready["capabilities"]["detect"]["ok"]
+            assert ready["capabilities"]["detect"]["ok"] == (yolo_weights() is not None)
 
             r = upload(client, small_video)
             assert r.status_code == 202, r.text
