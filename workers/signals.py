@@ -33,6 +33,7 @@ from workers.tasks import runtime
 
 log = logging.getLogger("vidrag.worker")
 OURS = ("vidrag.prepare", "vidrag.index_part", "vidrag.finish")
+GRACE_S = 1.0  # a task of a cancelled job younger than this is left to stop on its own
 
 
 def _beat_for_active_tasks(settings: ServiceSettings, consumer: Any) -> None:
@@ -58,7 +59,13 @@ def _stop_cancelled(catalog: Catalog, requests: list[Any], consumer: Any, done: 
     jobs = {r.id: int(r.args[1]) for r in requests if r.name in OURS and len(r.args) > 1}
     cancelled = catalog.cancelled_jobs(set(jobs.values()))
     pool = getattr(consumer, "pool", None)
+    now = time.time()
     for r in requests:
+        # a task that has only just started checks its claim itself and ends at once: killing
+        # it would only cost a fresh pool process
+        started = getattr(r, "time_start", None)
+        if not started or now - started < GRACE_S:
+            continue
         if jobs.get(r.id) in cancelled and r.id not in done and pool is not None:
             log.warning("job %s was cancelled: terminating task %s (%s)", jobs[r.id], r.id, r.name)
             done.add(r.id)
