@@ -159,7 +159,7 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
         created = await run_in_threadpool(
             requeue_failed, services.catalog, services.dispatcher, state.job_id, state.id
         )
-        state = services.video(state.id) if created else state
+        state = await run_in_threadpool(services.video, state.id) if created else state
     return JSONResponse(
         VideoPublic.of(state).model_dump(mode="json"),
         status_code=202 if created else 200,

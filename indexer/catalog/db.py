@@ -5,6 +5,7 @@ and the compare-and-set primitives every write is built on."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,9 @@ class CatalogDB:
         before migrations (tables, no `alembic_version`) is stamped as the baseline first."""
         from alembic import command
         from alembic.config import Config
+
+        # its per-start INFO lines (plugins, context) would fill every worker's log
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
