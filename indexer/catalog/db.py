@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 BASELINE = "0001_baseline"
 # any constant: the PostgreSQL advisory lock that serialises migrations across processes
 MIGRATION_LOCK = 0x76696472
+_MIGRATING = threading.Lock()
 
 
 def count_rows(s: Session, stmt: Any) -> int:
@@ -77,14 +79,16 @@ class CatalogDB:
 
     def migrate(self) -> None:
         """Run the Alembic migrations up to head. A database made by `create_all` of a release
-        before migrations (tables, no `alembic_version`) is stamped as the baseline first."""
+        before migrations (tables, no `alembic_version`) is stamped as the baseline first.
+        Processes starting together take turns: PostgreSQL by an advisory lock, SQLite by a
+        lock file beside the database (its DDL commits statement by statement)."""
         from alembic import command
         from alembic.config import Config
 
         # its per-start INFO lines (plugins, context) would fill every worker's log
         logging.getLogger("alembic").setLevel(logging.WARNING)
-
-        with self.engine.begin() as conn:
+        # Alembic's `context` is module-global: one migration at a time in this process
+        with _MIGRATING, self._file_lock(), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # released when this transaction ends; a second process waits, then finds head
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
@@ -94,6 +98,21 @@ class CatalogDB:
             if _unversioned_catalog(conn):
                 command.stamp(config, BASELINE)
             command.upgrade(config, "head")
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        import fcntl
+
+        with open(f"{database}.migrate.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -151,3 +151,27 @@ def test_fresh_database_is_created_at_head(db_url: str) -> None:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()
         assert not compare_metadata(MigrationContext.configure(conn), Base.metadata)
     catalog.dispose()
+
+
+def test_processes_starting_together_migrate_once(db_url: str) -> None:
+    """The gateway, the workers and the CLI all migrate at start: four processes racing on a new
+    database all start, and it ends at head."""
+    import subprocess
+    import sys
+
+    code = "import sys; from indexer.catalog import Catalog; Catalog(sys.argv[1]).create_all()"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, db_url], stderr=subprocess.PIPE, cwd=Path.cwd()
+        )
+        for _ in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()[-2000:]
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        assert not compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert versions == [_head()]
