@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from app.schemas import VideoPublic
-from indexer.catalog import READY, Catalog
+from indexer.catalog import FAILED, READY, Catalog
 from indexer.service_settings import ServiceSettings
 
 log = logging.getLogger("vidrag.gateway")
@@ -43,8 +43,8 @@ def plan(catalog: Catalog, settings: ServiceSettings) -> int:
     planned = 0
     for video_id, job_id, own_url in catalog.pending_notifications():
         state = catalog.get(video_id)
-        if state is None:
-            continue
+        if state is None or state.status not in (READY, FAILED):
+            continue  # deleted, or queued again since it finished
         event = "ready" if state.status == READY else "failed"
         urls = [u for u in (own_url, *settings.webhook_urls) if u]
         payload = {

@@ -248,6 +248,7 @@ class JobSteps(CatalogDB):
                     error_message=None,
                     finished_at=None,
                     updated_at=utcnow(),
+                    notify=False,  # a failure not yet announced is not announced any more
                 ),
             )
         return n > 0

@@ -152,3 +152,23 @@ def test_bad_webhook_url_is_422(client: TestClient, small_video: Path, bad: str)
             "/v1/videos", files={"file": ("a.mp4", f, "video/mp4")}, data={"webhook_url": bad}
         )
     assert r.status_code == 422 and r.json()["error"]["type"] == "invalid_field"
+
+
+def test_a_failure_requeued_before_the_sweep_is_not_announced(
+    client: TestClient, receiver: Receiver, small_video: Path
+) -> None:
+    v = _upload(client, small_video, webhook_url=receiver.url)
+    services = _services(client)
+    state = services.catalog.get(v["id"])
+    assert services.catalog.mark_failed(state.job_id, "decode_failed", "bad")
+    assert _upload_again(client, small_video).status_code == 202  # queued again
+    webhooks.run(services.catalog, services.settings)
+    assert receiver.calls == []
+    _finish(services.catalog, state.job_id)
+    webhooks.run(services.catalog, services.settings)
+    assert [json.loads(body)["event"] for _, body in receiver.calls] == ["video.ready"]
+
+
+def _upload_again(client: TestClient, path: Path) -> Any:
+    with path.open("rb") as f:
+        return client.post("/v1/videos", files={"file": (path.name, f, "video/mp4")})
