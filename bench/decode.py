@@ -166,6 +166,7 @@ def main() -> None:
     base = DecodeSettings(fps=a.fps)
     runs: list[tuple[str, DecodeSettings]] = [
         ("full", base.model_copy(update={"strategy": "full"})),
+        ("reference frames", base.model_copy(update={"strategy": "reference"})),
         ("keyframes only", base.model_copy(update={"strategy": "keyframes", "max_gap_s": 1e9})),
     ]
     runs += [(f"keyframes + fill {g:g} s",

@@ -26,10 +26,13 @@ class DecodeSettings(BaseModel):
     small_side: int = 448  # px of the frame's short side (384-640 keeps OCR legible)
     # "keyframes": decode only keyframes (encoders put one at most scene cuts) and fill gaps
     # longer than max_gap_s by seeking; "reference": decode the frames others refer to (x264's
-    # non-reference B-frames skipped), one thread; "full": decode everything. Keyframes see one
-    # frame per shot and miss what appears mid-shot (overlays, a sign panned to); see
-    # bench/frame_sampling.py for what each costs and finds.
-    strategy: Literal["keyframes", "reference", "full"] = "keyframes"
+    # non-reference B-frames skipped), one thread; "full": decode everything. Keyframes see
+    # about one frame per shot and miss what appears mid-shot (overlays, a sign panned to). On
+    # the 60-min realistic haystack (bench/frame_sampling.py), with OCR and the detector at
+    # their defaults below, reference frames at 1 fps put the answer of 9/17 text and 5/9
+    # object needles in the index, keyframes 6/17 and 3/9; decoding costs 0.025 CPU-s per
+    # video-second of 720p (keyframes 0.0023; "full" with frame threads ~0.07)
+    strategy: Literal["keyframes", "reference", "full"] = "reference"
     # just above x264's default GOP (250 frames = 10.4 s at 24 fps): normal encodes need no
     # fills, long-GOP screen recordings still get a frame every 11 s
     max_gap_s: float = 11.0
@@ -72,14 +75,17 @@ class OCRSettings(BaseModel):
     lang: str = "en"
     device: Device = "auto"
     min_score: float = 0.6
-    max_side: int = 640  # frames are 448 px high; 640 reads the same lines at half the cost
+    # frames are 448 px high; 640 reads the same lines at half the cost. Reading 960 px of 540p
+    # frames found 1 more of 5 text needles (10-min haystack) for 1.8x the OCR CPU: over budget
+    max_side: int = 640
     # frames whose 64-bit difference hash differs from the last OCR'd frame by fewer bits than
     # this are treated as the same picture and not read again
     dedupe_bits: int = 6
     # a changed frame is read no sooner than this after the last frame read (the next frame that
     # still differs is read then): caps the reads of footage that never stands still, while
-    # text that stays up this long is still read
-    min_interval_s: float = 0.0
+    # text that stays up this long is still read. At 1 fps on the 10-min haystack: 0 s reads
+    # 0.093 CPU-s per video-second, 2 s 0.081, 3 s 0.069, same needles found
+    min_interval_s: float = 3.0
 
 
 class DetectSettings(BaseModel):
@@ -88,7 +94,9 @@ class DetectSettings(BaseModel):
     device: Device = "auto"
     imgsz: int = 416
     conf: float = 0.35
-    every_s: float = 2.0  # detect on at most one frame per this many seconds
+    # detect on at most one frame per this many seconds; 1 s costs 0.016 CPU-s per video-second
+    # with the OpenVINO int8 YOLO11n at 416 px (2 s: 0.0135)
+    every_s: float = 1.0
 
 
 class FramesSettings(BaseModel):

@@ -218,7 +218,8 @@ def test_every_segment_gets_a_frame(strip: Path, strategy: str) -> None:
 
 
 def test_keyframes_alone_are_keyframes(strip: Path) -> None:
-    frames = list(sample_frames(strip, 0, DURATION, DecodeSettings(max_gap_s=1e9)))
+    settings = DecodeSettings(strategy="keyframes", max_gap_s=1e9)
+    frames = list(sample_frames(strip, 0, DURATION, settings))
     _check_times(frames, 0, DURATION)
     assert frames and all(f.keyframe for f in frames)
     # x264 put IDR frames at the first two cuts: the new scenes are seen from their first frame

@@ -40,6 +40,10 @@ from tests.vision_helpers import (
     word_crop,
 )
 
+# the change gate alone: every frame that differs from the last one read is read (the default
+# minimum interval between reads is tested in tests/test_frame_sampling.py)
+CHANGE_GATE = OCRSettings(min_interval_s=0.0)
+
 
 def joined(lines: Sequence[TextBox]) -> str:
     return normalise_text(" ".join(line.text for line in lines))
@@ -192,7 +196,7 @@ def test_text_over_time_reads_only_changed_frames(
         (7.0, s),
     ]  # fmt: skip
     spy = SpyReader(rapid)
-    spans = read_text_over_time(spy, frames, OCRSettings())
+    spans = read_text_over_time(spy, frames, CHANGE_GATE)
     assert sum(spy.calls) == 3  # a sign, another, the first again; repeats and blanks skipped
     litter = spans_with(spans, "LITTER")
     assert [(x.first_s, x.last_s) for x in litter] == [(0.0, 2.0), (7.0, 7.0)]
@@ -247,7 +251,7 @@ def noise_frames(n: int) -> list[np.ndarray]:
 def test_lines_are_followed_across_ocr_jitter_and_gaps():
     script = [["EXIT 12", "Main St"], ["EXIT I2", "Main St"], ["Main St"], ["EXIT 12"]]
     frames = [(float(t), im) for t, im in enumerate(noise_frames(4))]
-    spans = read_text_over_time(ScriptedReader(script), frames, OCRSettings())
+    spans = read_text_over_time(ScriptedReader(script), frames, CHANGE_GATE)
     got = sorted((s.text, s.first_s, s.last_s) for s in spans)
     # "EXIT I2" is the same line misread; the better-scoring reading names the span
     assert got == [("EXIT 12", 0.0, 1.0), ("EXIT 12", 3.0, 3.0), ("Main St", 0.0, 2.0)]
@@ -262,10 +266,10 @@ def test_dedupe_bits_decides_what_counts_as_the_same_picture(sign: np.ndarray):
     s = video_frame(sign)
     frames = [(0.0, s), (1.0, jpeg_roundtrip(s)), (2.0, jpeg_roundtrip(s, 50))]
     every = ScriptedReader([["x"]] * 3)
-    read_text_over_time(every, frames, OCRSettings(dedupe_bits=0))
+    read_text_over_time(every, frames, CHANGE_GATE.model_copy(update={"dedupe_bits": 0}))
     assert every.script == []  # 0 bits: every frame is new
     once = ScriptedReader([["x"]] * 3)
-    spans = read_text_over_time(once, frames, OCRSettings())
+    spans = read_text_over_time(once, frames, CHANGE_GATE)
     assert len(once.script) == 2 and [(x.first_s, x.last_s) for x in spans] == [(0.0, 2.0)]
 
 
