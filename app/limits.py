@@ -3,7 +3,7 @@ and how long the client may take between two pieces of it.
 
 A body that declares more than its route's limit (`Content-Length`) is refused with 413 before
 the route runs; one that sends more than the limit without declaring it (chunked) is cut off at
-the limit; a client that stalls mid-body for longer than `body_timeout_s` gets 408 and its
+the limit (uploads by the upload reader itself); a client that stalls mid-body for longer than `body_timeout_s` gets 408 and its
 connection back — so 1,000 stalled uploads cannot hold 1,000 temp files and workers forever.
 Uploads (`POST /v1/videos` multipart) get the upload limit; every other body the JSON limit."""
 
@@ -27,15 +27,16 @@ class BodyLimits:
         self.other_bytes = other_bytes
         self.body_timeout_s = body_timeout_s
 
-    def _limit(self, scope: Scope) -> int:
-        upload = scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/videos"
-        return self.upload_bytes if upload else self.other_bytes
+    @staticmethod
+    def _is_upload(scope: Scope) -> bool:
+        return scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/videos"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self._limit(scope)
+        upload = self._is_upload(scope)
+        limit = self.upload_bytes if upload else self.other_bytes
         declared = dict(scope["headers"]).get(b"content-length", b"")
         # no int() on a header of any length: more digits than the limit has is too large
         if declared.isdigit() and (len(declared) > 19 or int(declared) > limit):
@@ -72,7 +73,9 @@ class BodyLimits:
             if message["type"] == "http.request":
                 body_done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
-                if seen > limit:
+                # an upload's own reader counts the file as it streams it to disk and refuses it
+                # cleanly (it knows the multipart envelope); other bodies are cut off here
+                if seen > limit and not upload:
                     return await refuse(
                         413, UploadTooLarge.type, f"the body may be at most {limit} bytes"
                     )
