@@ -71,8 +71,11 @@ def test_vidrag_serve_runs_gateway_and_worker_without_redis(
             assert r.status_code == 202, r.text
             body = wait_until(client, r.json()["id"], is_ready, 600, (serve,))
             assert body["clip_count"] >= 1 and body["progress"]["percent"] == 100
-            hits = client.post("/v1/search", json={"query": "a person"}).json()["hits"]
-            assert hits and hits[0]["video_id"] == body["id"]
+            # what was said, and (with YOLO weights) who is seen
+            queries = ["the evening news"] + (["a person"] if yolo_weights() else [])
+            for query in queries:
+                hits = client.post("/v1/search", json={"query": query}).json()["hits"]
+                assert hits and hits[0]["video_id"] == body["id"], query
 
             # a video deleted while a part of it is being indexed: the running task stops at
             # its next progress report, what it wrote is removed, its chord stops waiting
