@@ -31,6 +31,9 @@ FR_HOSPITAL = ("fr-fr", "Bonjour à tous. Mon frère est médecin à l'hôpital.
                "dix heures demain. Merci beaucoup et à bientôt.", 150)  # fmt: skip
 DE_WEATHER = ("de", "Guten Tag. Heute ist das Wetter sehr schlecht. Es regnet und es ist kalt und "
               "windig. Bleiben Sie zu Hause.", 150)  # fmt: skip
+DE_CAR = ("de", "Guten Tag. Mein Auto ist kaputt und ich brauche heute einen Mechaniker.", 145)
+DE_FOOTBALL = ("de", "Guten Abend. Unsere Mannschaft hat das Fußballspiel gestern zwei zu eins "
+               "gewonnen.", 145)  # fmt: skip
 
 
 def speech(clip: tuple[str, str, int]) -> Path:

