@@ -63,8 +63,14 @@ class ASRSettings(BaseModel):
     device: Device = "auto"
     compute_type: str = "auto"  # auto: int8 on CPU, float16 on GPU
     language: str | None = None  # None: detect, per part (an upload's `language` overrides)
+    # Chosen with bench/asr.py on 2 cores (real read and conversational English, base int8):
+    # beam 5 costs 43% more CPU for no fewer errors (WER 0.08 vs 0.07); the batched pipeline
+    # (batch 8) saves 18% CPU but loses keywords (73 vs 76 of 83) as it drops the previous
+    # text as context; word times cost nothing measurable. Base: 0.105 CPU-s per second of
+    # speech (pocketsphinx: 0.070 at WER 0.33), tiny.en: 0.05 at WER 0.07 (English only).
     beam_size: int = 1
     batch_size: int = 0  # 0: sequential decoding; >0: faster-whisper's batched pipeline
+    # 1 and 2 threads cost the same CPU per speech second: parallel parts each take a core
     cpu_threads: int = 0  # 0: OMP_NUM_THREADS when set (parallel parts), else cores up to 4
     word_timestamps: bool = True
     vad: bool = True  # skip silence and music (Silero VAD, in the faster-whisper wheel)
