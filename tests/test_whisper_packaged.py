@@ -129,7 +129,7 @@ def test_concurrent_assembly_is_safe(tmp_path, monkeypatch) -> None:
 
 def test_the_packaged_base_assembles_to_the_published_checksum(whisper_base, whisper_models):
     path = packaged.assembled(whisper_models)
-    assert path == whisper_models / WHISPER_BASE.directory
+    assert path is not None and path == whisper_models / WHISPER_BASE.directory
     digest = hashlib.sha256()
     with open(path / "model.bin", "rb") as f:
         while chunk := f.read(1 << 22):
