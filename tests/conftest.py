@@ -4,6 +4,7 @@ the tests (tests/synth.py, tests/haystacks.py); YOLO weights come from tests/wei
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from tests.weights import SHARED, detect_settings, no_yolo_reason, yolo_weights
 __all__ = ["CACHE", "SHARED", "detect_settings", "no_yolo_reason", "offline_settings"]
 
 TESTDATA = SHARED / "testdata"
+# models assembled from packages (the packaged Whisper base, 145 MB) go into one cache for the
+# whole run and the workers it starts, not into every test's data directory
+os.environ.setdefault("VIDRAG_MODELS_DIR", str(CACHE / "models"))
 
 
 def offline_settings(data_dir: Path, **overrides: object) -> Settings:

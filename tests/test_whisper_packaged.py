@@ -223,6 +223,7 @@ def test_tiny_en_serves_english_and_base_the_other_languages(whisper_models) -> 
 
 def test_models_dir_defaults_to_the_data_directory(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("VIDRAG_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("VIDRAG_MODELS_DIR", raising=False)
     assert FasterWhisperASR(ASRSettings())._cache() == tmp_path / "models"
     monkeypatch.setenv("VIDRAG_MODELS_DIR", str(tmp_path / "elsewhere"))
     assert FasterWhisperASR(ASRSettings())._cache() == tmp_path / "elsewhere"
