@@ -92,7 +92,7 @@ def test_upload_index_ask_cite_and_delete(page: Any, gateway: str, needle_video:
     page.wait_for_selector('#answer[aria-busy="false"]')
     assert page.locator("#answer-error").is_hidden(), page.inner_text("#answer-error")
     answer = page.inner_text("#answer")
-    assert "Quoted from the retrieved clips" in answer, answer
+    assert "Quoted from the videos" in answer, answer
     assert "Extractive answer" in page.inner_text("#answer-note")
 
     # citations: chips [hh:mm:ss]; one of them cites the needle's clip
