@@ -4,8 +4,9 @@ and how long the client may take between two pieces of it.
 A body that declares more than its route's limit (`Content-Length`) is refused with 413 before
 the route runs; one that sends more than the limit without declaring it (chunked) is cut off at
 the limit (an upload by the upload reader itself); a client that stalls mid-body for longer
-than `body_timeout_s` gets 408 and its connection back — so 1,000 stalled uploads cannot hold 1,000 temp files and workers forever.
-Uploads (`POST /v1/videos` multipart) get the upload limit; every other body the JSON limit."""
+than `body_timeout_s` gets 408 and its connection back — so 1,000 stalled uploads cannot
+hold 1,000 temp files and workers forever. Uploads (`POST /v1/videos` multipart) get the
+upload limit; every other body the JSON limit."""
 
 from __future__ import annotations
 
