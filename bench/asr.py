@@ -46,9 +46,12 @@ PS_DEFAULTS: dict[str, Any] = {"ds": 1, "topn": 4, "beam": 1e-48, "wbeam": 7e-29
                                "fwdflat": True, "bestpath": True}  # fmt: skip
 
 
-def whisper(packaged: str, beam: int, threads: int, batch: int = 0, words: bool = True) -> dict:
+def whisper(
+    packaged: str, beam: int, threads: int, batch: int = 0, words: bool = True, multi: bool = False
+) -> dict:
     return {"engine": "faster-whisper", "packaged": packaged, "beam_size": beam,
-            "cpu_threads": threads, "batch_size": batch, "word_timestamps": words}  # fmt: skip
+            "cpu_threads": threads, "batch_size": batch, "word_timestamps": words,
+            "multilingual": multi}  # fmt: skip
 
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -61,6 +64,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "base-b1-t1-batch8": whisper("base", 1, 1, batch=8),
     "base-b1-t2-batch8": whisper("base", 1, 2, batch=8),
     "base-b1-t1-nowords": whisper("base", 1, 1, words=False),
+    "base-b1-t1-multilingual": whisper("base", 1, 1, multi=True),
     "tiny.en-b1-t1": whisper("tiny.en", 1, 1),
     "tiny.en-b1-t2": whisper("tiny.en", 1, 2),
     "tiny.en-b5-t1": whisper("tiny.en", 5, 1),
@@ -71,7 +75,7 @@ DEFAULT_SET = list(CONFIGS)
 def make_backend(cfg: dict[str, Any], models_dir: Path) -> Any:
     if cfg["engine"] == "pocketsphinx":
         return PocketsphinxASR(ASRSettings(backend="pocketsphinx"), options=cfg["options"])
-    keys = ("packaged", "beam_size", "cpu_threads", "batch_size", "word_timestamps")
+    keys = ("packaged", "beam_size", "cpu_threads", "batch_size", "word_timestamps", "multilingual")
     settings = ASRSettings(model="packaged", device="cpu", **{k: cfg[k] for k in keys})
     return FasterWhisperASR(settings, offline=True, models_dir=models_dir)
 

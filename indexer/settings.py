@@ -73,6 +73,9 @@ class ASRSettings(BaseModel):
     # 1 and 2 threads cost the same CPU per speech second: parallel parts each take a core
     cpu_threads: int = 0  # 0: OMP_NUM_THREADS when set (parallel parts), else cores up to 4
     word_timestamps: bool = True
+    # with no language given, detect it again in every 30-s window of speech (a video that
+    # changes language within a part), not only in the first; the encoder output is reused
+    multilingual: bool = True
     vad: bool = True  # skip silence and music (Silero VAD, in the faster-whisper wheel)
 
 

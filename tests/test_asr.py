@@ -256,6 +256,7 @@ def test_whisper_converts_segments_words_language_and_offset(fake_whisper) -> No
     call = asr._models[str(fake_whisper)].calls[0]
     assert call["word_timestamps"] is True and call["vad_filter"] is False
     assert call["language"] is None and call["beam_size"] == 3
+    assert call["multilingual"] is True  # no language given: detected in every window
     assert call["samples"] == len(pcm(EN_MUSEUM))
     assert tr.backend == "faster-whisper" and tr.model == str(fake_whisper)
     assert tr.language == "de"
@@ -276,7 +277,7 @@ def test_whisper_gpu_settings_threads_and_language(fake_whisper, monkeypatch) ->
     made = FakeWhisperModel.made[0]
     assert made["compute_type"] == "float16" and made["device"] == "cuda"
     call = asr._models[str(fake_whisper)].calls[0]
-    assert call["language"] == "de" and call["vad_filter"]
+    assert call["language"] == "de" and call["vad_filter"] and call["multilingual"] is False
     # the upload's language wins over the setting, reduced to what Whisper knows
     asr.transcribe(speech(EN_MUSEUM), language="fr-CA")
     assert asr._models[str(fake_whisper)].calls[1]["language"] == "fr"

@@ -196,6 +196,7 @@ class FasterWhisperASR:
             "beam_size": cfg.beam_size,
             "word_timestamps": cfg.word_timestamps,
             "vad_filter": cfg.vad,
+            "multilingual": cfg.multilingual and language is None,
         }
         if cfg.batch_size > 0 and cfg.vad:  # the batched pipeline cuts the audio with the VAD
             segments, info = BatchedInferencePipeline(model).transcribe(
