@@ -13,11 +13,9 @@ import pytest
 from indexer.extractors import hub
 from indexer.settings import Settings
 from tests.synth import CACHE
-from tests.weights import SHARED, detect_settings, no_yolo_reason, yolo_weights
+from tests.weights import detect_settings, no_yolo_reason, yolo_weights
 
-__all__ = ["CACHE", "SHARED", "detect_settings", "no_yolo_reason", "offline_settings"]
-
-TESTDATA = SHARED / "testdata"
+__all__ = ["CACHE", "detect_settings", "no_yolo_reason", "offline_settings"]
 # models assembled from packages (the packaged Whisper base, 145 MB) go into one cache for the
 # whole run and the workers it starts, not into every test's data directory
 os.environ.setdefault("VIDRAG_MODELS_DIR", str(CACHE / "models"))
@@ -33,13 +31,6 @@ def offline_settings(data_dir: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="session")
-def testdata() -> Path:
-    """Real recordings beside the clone, for the tests not yet converted to generated media."""
-    assert TESTDATA.is_dir(), f"shared test media not found at {TESTDATA}"
-    return TESTDATA
 
 
 @pytest.fixture(scope="session")

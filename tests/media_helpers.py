@@ -1,11 +1,11 @@
 """Test videos for the media and segment tests, built with ffmpeg from its lavfi sources.
 
 The "strip" video is four 4-second segments of different generated footage (testsrc2,
-mandelbrot, life, colour bars; scene cuts at 4, 8 and 12 s), 640x360 at 25 fps, with a 440 Hz
-tone. A strip across its top row writes each frame's
-number in binary (one black or white 32 px cell per bit), so a test can read from any decoded
-picture which frame it is and check the time it was given: ground truth independent of ffmpeg's
-timestamps. Built videos are cached between runs, keyed by how they were built."""
+mandelbrot, gradients, colour bars; scene cuts at 4, 8 and 12 s), 640x360 at 25 fps, with a
+440 Hz tone. A strip across its top row writes each frame's number in binary (one black or white
+32 px cell per bit), so a test can read from any decoded picture which frame it is and check the
+time it was given: ground truth independent of ffmpeg's timestamps. Built videos are cached
+between runs, keyed by how they were built."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.synth import CACHE, LAVFI
 
 FPS = 25
 W, H = 640, 360
-SEGMENTS = ["testsrc2", "mandelbrot", "life", "bars"]  # lavfi sources (tests/synth.py), 4 s each
+SEGMENTS = ["testsrc2", "mandelbrot", "gradients", "bars"]  # lavfi sources (synth.LAVFI), 4 s
 SEGMENT_S = 4.0
 DURATION = SEGMENT_S * len(SEGMENTS)
 CUTS = [SEGMENT_S * k for k in range(1, len(SEGMENTS))]

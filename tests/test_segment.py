@@ -51,8 +51,7 @@ def test_finds_the_cuts_of_a_concatenated_video(strip_frames, threshold: float) 
     found = detect_cuts(frames, threshold)
     for c in CUTS:
         assert any(c <= t <= c + 1.0 for t in found), (c, found)
-    # the Big Buck Bunny segment holds a real shot change of its own (7 s); moving footage at
-    # 1 fps scores high too, more so below 35
+    # moving footage at 1 fps (the mandelbrot zoom) scores high too, more so below 35
     extra = [t for t in found if not any(c <= t <= c + 1.0 for c in CUTS)]
     assert len(extra) <= (5 if threshold < 35 else 2), found
 

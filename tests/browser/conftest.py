@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import synth
 from tests.weights import detect_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +64,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         VIDRAG_DATA_DIR=str(data / "data"),
         VIDRAG_HF_OFFLINE="true",
         **detect_env(),
+        VIDRAG_MODELS_DIR=str(synth.CACHE / "models"),  # the packaged Whisper, assembled once
         VIDRAG_FRAMES__BACKEND="none",  # no CLIP weights offline: the capability is off
         PYTHONUNBUFFERED="1",
     )

@@ -42,6 +42,7 @@ def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
         VIDRAG_DATA_DIR=str(data_dir),
         VIDRAG_HF_OFFLINE="true",
         **detect_env(),
+        VIDRAG_MODELS_DIR=str(synth.CACHE / "models"),  # the packaged Whisper, assembled once
         VIDRAG_FRAMES__BACKEND="none",
         VIDRAG_SEGMENT__PART_S="40",
         VIDRAG_JOBS__STALE_AFTER_S="12",
