@@ -24,11 +24,12 @@ python3 -m venv .venv
 if [[ ",$extras," == *",cpu,"* ]]; then
   # '===' matches the PyPI build exactly; a local '+cpu' wheel of torch 2.13.0 cannot load
   # torchvision 0.28.0's ops, which ultralytics and transformers import.
-  .venv/bin/pip install -q "torch===2.13.0" "torchvision==0.28.0"
+  .venv/bin/pip install -q -c constraints.txt "torch===2.13.0" "torchvision==0.28.0"
 fi
 # llama-cpp-python (dev extra: the real LLM server of the answer-path tests) builds from source;
 # the native build uses AMX/AVX-512 instructions that crash on some x86 CPUs, so pin a portable set
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF}"
-.venv/bin/pip install -q -e ".[${extras}]"
+# constraints.txt pins every package (a lock): the same versions on every machine, every month
+.venv/bin/pip install -q -c constraints.txt -e ".[${extras}]"
 echo "installed: $(.venv/bin/vidrag --version 2>/dev/null || echo vidrag)"
