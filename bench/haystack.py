@@ -33,6 +33,7 @@ from bench.haystack_media import AUDIO_RATE, SegmentWriter, duration_of, pcm
 
 KINDS = ("speech", "text", "object")
 PAUSE_S = 1.0  # silence around a speech needle
+LEAD_S, GAP_S = 10.0, 10.0  # filler before the first and after the last needle; between two
 
 
 @dataclass(frozen=True)
@@ -167,8 +168,18 @@ class _SpeechBank:
         return self.samples[idx]
 
 
+def _needle_starts(rng: random.Random, lengths: list[float], duration_s: float) -> list[float]:
+    """Random start times for needles of `lengths` (in this order): none in the first or last
+    LEAD_S, and at least GAP_S of filler between two, so each needle's clip holds only it."""
+    spare = duration_s - 2 * LEAD_S - sum(lengths) - GAP_S * max(0, len(lengths) - 1)
+    if spare < 0:
+        raise ValueError(f"{duration_s:g} s cannot hold needles of {sum(lengths):.1f} s")
+    offsets = sorted(rng.uniform(0, spare) for _ in lengths)
+    return [LEAD_S + off + sum(lengths[:i]) + GAP_S * i for i, off in enumerate(offsets)]
+
+
 def _cache_key(material: Material, **build: object) -> str:
-    spec = {**build, "material": asdict(material), "v": 4}
+    spec = {**build, "material": asdict(material), "v": 5}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -180,6 +191,7 @@ def build_haystack(
     material: Material | None = None,
     testdata: Path | None = None,
     needles_per_kind: int = 1,
+    kinds: tuple[str, ...] = KINDS,
     size: tuple[int, int] = (640, 360),
     fps: int = 25,
 ) -> Haystack:
@@ -192,7 +204,7 @@ def build_haystack(
         material = real_material(testdata)
     dest = Path(dest)
     key = _cache_key(material, duration_s=duration_s, seed=seed, n=needles_per_kind,
-                     size=size, fps=fps)  # fmt: skip
+                     kinds=kinds, size=size, fps=fps)  # fmt: skip
     sidecar = dest.with_suffix(".needles.json")
     if dest.exists() and sidecar.exists():
         saved = json.loads(sidecar.read_text())
@@ -201,12 +213,16 @@ def build_haystack(
 
     rng = random.Random(seed)
     chosen: list[NeedleSpec] = []
-    for kind in KINDS:
+    for kind in kinds:
         pool = [n for n in material.needles if n.kind == kind]
         chosen += [pool[i % len(pool)] for i in range(needles_per_kind)] if pool else []
     rng.shuffle(chosen)
-    # needle i goes after a random fraction of the filler time, leaving the first 10 s alone
-    slots = sorted(rng.uniform(10, max(11.0, duration_s - 20)) for _ in chosen)
+    # a speech needle is its sentence with a pause before and after, as a speaker takes the word
+    pause = np.zeros(round(PAUSE_S * AUDIO_RATE), np.int16)
+    said = {n: np.concatenate([pause, pcm(Path(n.source), 0, None), pause])
+            for n in chosen if n.kind == "speech"}  # fmt: skip
+    lengths = [len(said[n]) / AUDIO_RATE if n in said else n.seconds for n in chosen]
+    starts = _needle_starts(rng, lengths, duration_s)
     bank = _SpeechBank(material.unrelated_speech)
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -214,30 +230,26 @@ def build_haystack(
     try:
         out = SegmentWriter(work, size, fps)
         placed: list[Needle] = []
-        while out.t < duration_s - 0.5:
-            if chosen and out.t >= slots[0]:
-                slots.pop(0)
+        while out.t < duration_s - 0.5 or chosen:
+            if chosen and out.t >= starts[0] - 0.5 / fps:
+                starts.pop(0)
                 n = chosen.pop(0)
-                if n.kind == "speech":
-                    # a pause before and after, as a speaker takes the word
-                    voice = pcm(Path(n.source), 0, None)
-                    said = np.concatenate([np.zeros(round(PAUSE_S * AUDIO_RATE), np.int16), voice])
-                    seconds = len(said) / AUDIO_RATE + PAUSE_S
+                if n in said:
                     backdrop = Path(material.backdrop())
+                    seconds = len(said[n]) / AUDIO_RATE
                     start = rng.uniform(0, max(0.0, duration_of(backdrop) - seconds))
-                    span = out.add(backdrop, start, seconds, said)
-                    span = (span[0] + PAUSE_S, span[0] + len(said) / AUDIO_RATE)
+                    a, b = out.add(backdrop, start, seconds, said[n])
+                    span = (a + PAUSE_S, b - PAUSE_S)
                 else:
                     span = out.add(Path(n.source), 0, n.seconds, np.zeros(0, np.int16), still=True)
                 placed.append(Needle(n.kind, round(span[0], 3), round(span[1], 3), n.question,
                                      list(n.answer_words), n.source))  # fmt: skip
-                # keep needles apart so each one's clip holds only that needle
-                slots = [max(s, out.t + 10.0) for s in slots]
                 continue
             path, has_audio = material.filler[rng.randrange(len(material.filler))]
             src = Path(path)
             length = duration_of(src)
-            seconds = min(rng.uniform(6, 20), duration_s - out.t, length)
+            until = starts[0] if chosen else duration_s
+            seconds = min(rng.uniform(6, 20), until - out.t, length)
             start = rng.uniform(0, max(0.0, length - seconds))
             audio = pcm(src, start, seconds) if has_audio else bank.take(seconds)
             out.add(src, start, seconds, audio)

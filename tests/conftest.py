@@ -1,4 +1,4 @@
-"""Shared fixtures: offline settings, a 3-minute needle video made of generated media and indexed
+"""Shared fixtures: offline settings, a 2-minute needle video made of generated media and indexed
 once per session with the real offline models, and model-hub doubles. Test media is built by
 the tests (tests/synth.py, tests/haystacks.py); YOLO weights come from tests/weights.py."""
 
@@ -34,24 +34,24 @@ def offline_settings(data_dir: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def haystack3():
-    """A 3-minute video: generated filler footage and unrelated speech, one needle of each
+def haystack():
+    """A 2-minute video: generated filler footage and unrelated speech, one needle of each
     kind (speech, text, object)."""
     from tests.haystacks import needle_haystack
 
-    return needle_haystack("needles", 180, seed=1)
+    return needle_haystack("needles", 120, seed=1)
 
 
 @pytest.fixture(scope="session")
-def indexed_haystack(haystack3, tmp_path_factory):
-    """The 3-minute haystack indexed with the real offline models: (settings, indexer, manifest)."""
+def indexed_haystack(haystack, tmp_path_factory):
+    """The haystack indexed with the real offline models: (settings, indexer, manifest)."""
     from indexer.pipeline import Indexer
     from indexer.store import Library
 
     settings = offline_settings(tmp_path_factory.mktemp("library"))
     indexer = Indexer(settings)
     library = Library(settings.videos_dir)
-    manifest = indexer.accept(haystack3.path, library, move=False)
+    manifest = indexer.accept(haystack.path, library, move=False)
     manifest = indexer.run(library.store(manifest.id))
     return settings, indexer, manifest
 

@@ -12,7 +12,7 @@ the test cache, keyed by everything they are built from (bench/haystack.py)."""
 
 from __future__ import annotations
 
-from bench.haystack import Haystack, Material, NeedleSpec, build_haystack
+from bench.haystack import KINDS, Haystack, Material, NeedleSpec, build_haystack
 from tests import synth
 
 NEEDLE_VOICE = {"voice": "en-us+f2", "speed": 145}
@@ -87,7 +87,9 @@ def material() -> Material:
     return Material(tuple(needles), filler, _speech_bank())
 
 
-def needle_haystack(name: str, seconds: float, seed: int) -> Haystack:
-    """A haystack of `seconds` with one needle of each kind, cached as `<name>.mp4`."""
+def needle_haystack(
+    name: str, seconds: float, seed: int, kinds: tuple[str, ...] = KINDS
+) -> Haystack:
+    """A haystack of `seconds` with one needle of each of `kinds`, cached under `name`."""
     dest = synth.CACHE / "haystacks" / f"{name}-{seconds:g}s-seed{seed}.mp4"
-    return build_haystack(dest, seconds, seed, material=material())
+    return build_haystack(dest, seconds, seed, material=material(), kinds=kinds)

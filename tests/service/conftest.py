@@ -272,7 +272,9 @@ def needle_video() -> Any:
     object needle at known times; built once and cached between runs."""
     from tests.haystacks import needle_haystack
 
-    return needle_haystack("service", 80, seed=1)
+    hay = needle_haystack("service", 80, seed=1)
+    assert sorted(n.kind for n in hay.needles) == ["object", "speech", "text"], hay.needles
+    return hay
 
 
 @pytest.fixture(scope="session")
