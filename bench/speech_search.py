@@ -232,16 +232,25 @@ def record(kind: str, args: argparse.Namespace, wer: float, clips: int, found: d
 
 
 def word_error_rate(truths: list[str], hyps: list[str]) -> float:
-    from rapidfuzz.distance import Levenshtein
-
     from indexer.search.tokens import raw_tokens
 
     errors = words = 0
     for t, h in zip(truths, hyps, strict=True):
         tw, hw = raw_tokens(t), raw_tokens(h)
-        errors += Levenshtein.distance(tw, hw)
+        errors += _edit_distance(tw, hw)
         words += len(tw)
     return errors / max(words, 1)
+
+
+def _edit_distance(a: list[str], b: list[str]) -> int:
+    """Word-level Levenshtein distance (substitutions, insertions, deletions)."""
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
 
 
 if __name__ == "__main__":
