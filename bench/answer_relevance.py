@@ -15,7 +15,14 @@ absent must get no supporting clip, even at a threshold SAFETY_GAP lower (no fal
 allowed, with room to spare), an answerable one counts when the quotes of its supporting clips
 contain an answer word. The chosen pair answers the most questions with no false answer; among
 equals the margin weight whose threshold interval is widest, and the threshold in the middle of
-that interval. Results: bench/results/answer_relevance.json."""
+that interval. Results: bench/results/answer_relevance.json.
+
+Then the threshold on meaning (`relevance.DENSE_THRESHOLD`, the hits' `dense_similarity`): with
+the lexical pair fixed, every cosine threshold of DENSE_THRESHOLDS is tried the same way (a
+question the lexical rule leaves unanswered is answered by its closest clip when that clip's
+cosine reaches it; no absent question may pass even SAFETY_GAP below it) and the lowest one
+answering the most is chosen: cosines of unrelated text crowd just below it, so a higher one
+would only turn away more paraphrases than this set holds."""
 
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ CLIP_S = 10.0
 MARGIN_WEIGHTS = [round(0.1 * i, 1) for i in range(11)]
 THRESHOLDS = [round(0.01 * i, 2) for i in range(101)]
 SAFETY_GAP = 0.03
+DENSE_THRESHOLDS = [round(0.7 + 0.005 * i, 3) for i in range(61)]
 
 
 def retrieve_all(cases: dict[str, Any]) -> dict[str, Any]:
@@ -104,12 +112,16 @@ def judged(recorded: dict[str, Any]) -> list[dict[str, Any]]:
         per_hit = []
         for s in a.supports:
             text, _ = extractive.quote(s)
+            by_meaning = extractive.meaning_quote(s)
             per_hit.append(
                 {
                     "clip": q["hit_clips"][s.rank],
                     "coverage": round(s.coverage, 4),
                     "margin": round(s.margin, 4),
+                    "dense": s.dense,
                     "answers": bool(q["clip"]) and contains_answer(text, q.get("answer", [])),
+                    "answers_by_meaning": bool(q["clip"])
+                    and contains_answer(by_meaning, q.get("answer", [])),
                     "quote": text[:160],
                 }
             )
@@ -121,22 +133,57 @@ def _rank(q: dict[str, Any]) -> int | None:
     return q["hit_clips"].index(q["clip"]) + 1 if q["clip"] in q["hit_clips"] else None
 
 
-def outcome(rows: list[dict[str, Any]], beta: float, tau: float) -> dict[str, int]:
-    """Answered / false answers (absent questions given quotes) / cited right, at (beta, tau),
-    choosing clips as `extractive.answer` does."""
-    answered = false = cited = 0
+def outcome(
+    rows: list[dict[str, Any]], beta: float, tau: float, dense_tau: float = 2.0
+) -> dict[str, int]:
+    """Answered / false answers (absent questions given quotes) / cited right, at (beta, tau)
+    and the cosine threshold `dense_tau` (above 1: off), choosing clips as `extractive.answer`
+    does; `by_meaning` counts the questions answered by the cosine alone."""
+    answered = false = cited = by_meaning = 0
     for r in rows:
         scored = sorted(
             ((h["coverage"] + beta * h["margin"], h) for h in r["hits"]), key=lambda x: -x[0]
         )
         ok = [(s, h) for s, h in scored if s >= tau]
         chosen = [h for s, h in ok if s >= extractive.KEEP * ok[0][0]][: extractive.MAX_QUOTES]
+        answers = "answers"
+        if not chosen:
+            dense = [h for h in r["hits"] if h.get("dense") is not None]
+            close = max(dense, key=lambda h: h["dense"], default=None)
+            if close is not None and close["dense"] >= dense_tau:
+                chosen, answers = [close], "answers_by_meaning"
+                by_meaning += r["clip"] is not None and close["answers_by_meaning"]
         if r["clip"] is None:
             false += bool(chosen)
         else:
-            answered += any(h["answers"] for h in chosen)
+            answered += any(h[answers] for h in chosen)
             cited += any(h["clip"] == r["clip"] for h in chosen)
-    return {"answered": answered, "false_answers": false, "cited": cited}
+    return {"answered": answered, "false_answers": false, "cited": cited, "by_meaning": by_meaning}
+
+
+def search_dense(rows: list[dict[str, Any]], beta: float, tau: float) -> dict[str, Any]:
+    """The cosine threshold, the lexical pair fixed: no absent question within SAFETY_GAP, the
+    most answered, the lowest threshold answering that many."""
+    clean = [
+        (t, outcome(rows, beta, tau, t))
+        for t in DENSE_THRESHOLDS
+        if outcome(rows, beta, tau, round(t - SAFETY_GAP, 3))["false_answers"] == 0
+    ]
+    top = max(o["answered"] for _, o in clean)
+    ts = [t for t, o in clean if o["answered"] == top]
+    chosen = min(ts)
+    absent = [
+        max((h["dense"] for h in r["hits"] if h.get("dense") is not None), default=None)
+        for r in rows
+        if r["clip"] is None
+    ]
+    return {
+        "dense_from": min(ts),
+        "dense_to": max(ts),
+        "dense_threshold": chosen,
+        "absent_best_cosine_max": max(a for a in absent if a is not None),
+        "outcome": outcome(rows, beta, tau, chosen),
+    }
 
 
 def search_grid(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -189,6 +236,12 @@ def main() -> None:
         )
     print("chosen:", grid["best"])
     print("current constants:", relevance.MARGIN_WEIGHT, relevance.THRESHOLD, current)
+    dense = search_dense(rows, relevance.MARGIN_WEIGHT, relevance.THRESHOLD)
+    with_dense = outcome(
+        rows, relevance.MARGIN_WEIGHT, relevance.THRESHOLD, relevance.DENSE_THRESHOLD
+    )
+    print("cosine threshold chosen:", dense)
+    print("current cosine threshold:", relevance.DENSE_THRESHOLD, with_dense)
     RESULTS.write_text(
         json.dumps(
             {
@@ -202,6 +255,8 @@ def main() -> None:
                     "threshold": relevance.THRESHOLD,
                     **current,
                 },
+                "dense_chosen": dense,
+                "current_with_dense": {"dense_threshold": relevance.DENSE_THRESHOLD, **with_dense},
                 "questions": rows,
             },
             ensure_ascii=False,

@@ -113,7 +113,10 @@ class ClipDoc(BaseModel):
 
 
 class Hit(BaseModel):
-    """A retrieved moment: one clip of one video with the evidence that matched."""
+    """A retrieved moment: one clip of one video with the evidence that matched.
+
+    `dense_similarity`: the best cosine between the query's text embedding and the clip's text
+    vectors (None when the query was not embedded or the clip's vectors are of another model)."""
 
     video_id: str
     clip_index: int
@@ -122,3 +125,4 @@ class Hit(BaseModel):
     score: float
     evidence: list[Evidence] = Field(default_factory=list)
     frames: list[str] = Field(default_factory=list)
+    dense_similarity: float | None = None

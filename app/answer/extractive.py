@@ -5,7 +5,9 @@ It never invents text: every quote is a span of an evidence line, cut around the
 question shares with it and reaching on past them, because the answer usually follows what the
 question names ("the spare key is under the blue flowerpot"; "FLIGHT BA 4022 | GATE A34").
 Which clips support an answer is decided by `relevance.py` (a calibrated threshold); the
-citations are exactly the quoted clips."""
+citations are exactly the quoted clips. A question that shares too few words with every clip
+but is close in meaning to one (a paraphrase) gets that clip's best lines only, speech first,
+then on-screen text, and cites that clip alone."""
 
 from __future__ import annotations
 
@@ -113,6 +115,30 @@ def quote(support: Support, speech_of: SpeechOf | None = None) -> tuple[str, lis
     return "; ".join(parts), used
 
 
+def meaning_quote(support: Support) -> str:
+    """The quote of a clip relevant by meaning only (no word to cut around): the start of its
+    speech, then its on-screen lines; its objects or looks only when it has neither."""
+    by_kind: dict[str, list[LineMatch]] = {}
+    for ln in support.lines:
+        by_kind.setdefault(ln.evidence.modality, []).append(ln)
+    parts = []
+    speech = " ".join(" ".join(ln.evidence.text.split()) for ln in by_kind.get("speech", []))
+    if speech:
+        words = speech.split()
+        cut = WORDS_BEFORE + WORDS_AFTER
+        parts.append(
+            f"{LABEL['speech']}: “{' '.join(words[:cut])}{' …' if len(words) > cut else ''}”"
+        )
+    if by_kind.get("ocr"):
+        parts.append(f"{LABEL['ocr']}: “{_screen(by_kind['ocr'])}”")
+    if not parts:
+        for kind in ("objects", "visual"):
+            if by_kind.get(kind):
+                text = "; ".join(" ".join(ln.evidence.text.split()) for ln in by_kind[kind])
+                parts.append(f"{LABEL[kind]}: “{text}”")
+    return "; ".join(parts)
+
+
 def _as_hit(n: ClipSpeech) -> Hit:
     return Hit(
         video_id=n.video_id, clip_index=n.clip_index, start_s=n.start_s, end_s=n.end_s, score=0.0
@@ -158,6 +184,10 @@ def answer(
         )
     chosen = [s for s in chosen if any(ln.evidence.text.strip() for ln in s.lines)]
     if not chosen:
+        close = judged.by_meaning()
+        if close is not None and any(ln.evidence.text.strip() for ln in close.lines):
+            where = _where([close.hit], titles, len(titles) > 1)
+            return ExtractiveAnswer(f"{meaning_quote(close)} {where}\n{NOTE}", [close.hit])
         return ExtractiveAnswer(nothing_found([t.text for t in judged.missing()]))
     many = len(titles) > 1 or len({s.hit.video_id for s in chosen}) > 1
     lines: list[str] = []

@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+import numpy as np
+
 from indexer.search.library import LibraryState, VideoEntry
 from indexer.search.tokens import tokenize
 from indexer.search.video_index import unpack_clip
@@ -22,8 +24,17 @@ class ClipCache:
         self._docs: OrderedDict[tuple[str, int], ClipDoc] = OrderedDict()
         self._lock = threading.Lock()
 
-    def hits(self, st: LibraryState, fused: list[tuple[int, float]], query: str) -> list[Hit]:
+    def hits(
+        self,
+        st: LibraryState,
+        fused: list[tuple[int, float]],
+        query: str,
+        text_query: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """`text_query`: the query's text embedding, when the library's text vectors share its
+        model; each hit then carries its best cosine with the clip's text vectors."""
         words = set(tokenize(query))
+        members = st.dense["text"].members if text_query is not None else frozenset()
         hits = []
         for row, score in fused:
             v = st.video_of(row)
@@ -41,6 +52,11 @@ class ClipCache:
                     score=score,
                     evidence=evidence,
                     frames=doc.frames,
+                    dense_similarity=(
+                        best_cosine(v, row, text_query)
+                        if text_query is not None and v.vid in members
+                        else None
+                    ),
                 )
             )
         return hits
@@ -57,3 +73,15 @@ class ClipCache:
             if len(self._docs) > self.size:
                 self._docs.popitem(last=False)
         return doc
+
+
+def best_cosine(v: VideoEntry, row: int, q: np.ndarray) -> float | None:
+    """The best inner product of `q` (one normalised query) with the text vectors of clip
+    `row` of `v`, read exactly from its memory-mapped vectors (None if it has none)."""
+    if "text" not in v.dense:
+        return None
+    x, rows = v.dense["text"]
+    mine = np.flatnonzero(rows == row)
+    if len(mine) == 0:
+        return None
+    return float(np.max(np.asarray(x[mine], np.float32) @ q.reshape(-1)))

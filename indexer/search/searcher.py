@@ -121,7 +121,9 @@ class Searcher:
         fused = reciprocal_rank_fusion(
             [r for _, r in used], k=cfg.rrf_k, weights=[w for w, _ in used]
         )
-        return SearchResult(self._clips.hits(st, fused[:top_k], query), unavailable)
+        text_q = queries.get("text") if st.dense["text"].key == keys.get("text") else None
+        hits = self._clips.hits(st, fused[:top_k], query, text_q)
+        return SearchResult(hits, unavailable)
 
     # --- scope -----------------------------------------------------------------------------------
     def _check(self, query: str, video_ids: Sequence[str] | None, top_k: int | None) -> int:
