@@ -1,9 +1,12 @@
 """The OpenAI-compatible face through the real `openai` client (sync and async, streaming and
-not) against the gateway, over a video indexed with `vidrag index` and the offline models."""
+not) against the gateway, over a video indexed with `vidrag index` and the offline models; then
+that video's transcript (WebVTT, SRT, JSON; speech and on-screen text) and chapters."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import itertools
 import os
 import subprocess
 import sys
@@ -14,6 +17,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import webvtt
 from fastapi.testclient import TestClient
 
 from app.main import create_app
@@ -66,7 +70,8 @@ def test_chat_completion_answers_with_citations(gateway: Any) -> None:
     assert "A34" in text and r.choices[0].finish_reason == "stop"
     citations = r.model_extra["citations"]  # type: ignore[index]
     assert citations and citations[0]["video_id"] == video_id
-    assert citations[0]["mark"] in text  # the [hh:mm:ss] mark stands in the text
+    # the citation's [hh:mm:ss] mark stands in the text (extractive spans: [hh:mm:ss–hh:mm:ss])
+    assert citations[0]["mark"].rstrip("]") in text
     assert r.usage and r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
 
 
@@ -118,3 +123,29 @@ def test_bad_requests_raise_openai_errors(gateway: Any) -> None:
             messages=[{"role": "user", "content": QUESTION}],
             extra_body={"video_ids": ["nosuchvideo"]},
         )
+
+
+# --- transcripts and chapters of the same video --------------------------------------------------
+def test_transcript_vtt_validates_and_its_cues_match_the_speech(gateway: Any) -> None:
+    http, video_id = gateway
+    r = http.get(f"/v1/videos/{video_id}/transcript", params={"format": "vtt"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/vtt")
+    captions = webvtt.from_buffer(io.StringIO(r.text)).captions  # raises on invalid WebVTT
+    spoken = " ".join(c.text for c in captions).lower()
+    assert "london" in spoken and "gate" in spoken
+    # the sentence is spoken from 0 s for about 4 s of the 12-s video
+    assert captions[0].start_in_seconds < 1.5 and captions[-1].end_in_seconds < 8.0
+    doc = http.get(f"/v1/videos/{video_id}/transcript").json()
+    assert doc["language"] == "en" and doc["cues"][0]["words"]
+    srt_text = http.get(f"/v1/videos/{video_id}/transcript?format=srt").text
+    assert srt_text.startswith("1\n00:00:0")
+    ocr = http.get(f"/v1/videos/{video_id}/transcript?track=ocr").json()
+    assert any("A34" in c["text"] for c in ocr["cues"])
+
+
+def test_chapters_cover_the_video_without_overlap(gateway: Any) -> None:
+    http, video_id = gateway
+    duration = http.get(f"/v1/videos/{video_id}").json()["duration_s"]
+    chapters = http.get(f"/v1/videos/{video_id}/chapters").json()["chapters"]
+    assert chapters[0]["start_s"] == 0.0 and chapters[-1]["end_s"] >= duration - 0.05
+    assert all(a["end_s"] == b["start_s"] for a, b in itertools.pairwise(chapters))
