@@ -143,6 +143,7 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
             title=title,
             filename=filename,
             move=True,
+            language=language,  # the video's record: workers pass it to the ASR
         )
     finally:
         Path(path).unlink(missing_ok=True)

@@ -77,8 +77,8 @@ class FasterWhisperASR:
             except ModelUnavailable as e:
                 raise ModelUnavailable(f"{why}; packaged Whisper: {e.message}") from e
 
-    def _packaged(self, size: str | None = None) -> tuple[str, str, bool]:
-        size = size or self.settings.packaged
+    def _packaged(self) -> tuple[str, str, bool]:
+        size = self.settings.packaged
         if size == "tiny.en":
             packaged.tiny_en_dir()
         elif packaged.assembled(self._cache(), packaged.WHISPER_BASE) is None:
