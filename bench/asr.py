@@ -11,6 +11,10 @@ heard in the gaps, and the load average around the runs.
     python -m bench.asr                               # the default set → bench/results/asr.json
     python -m bench.asr --only base-b1-t1 ps-tuned --repeat 5
     python -m bench.asr --testdata /path/to/testdata  # default: $VIDRAG_SHARED_DIR/testdata
+    python -m bench.asr --haystack bench/.cache/realistic-10min-seed1-1280x720.mp4 --repeat 1
+
+With --haystack the track is a needle video's audio in 300-s parts, scored on its speech
+needles (answer words heard within a second of the needle).
 
 Runs are appended to the results file; earlier runs are kept."""
 
@@ -25,10 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.asr_track import Track, build_track, score
+from bench.asr_track import Track, build_track, haystack_track, score, score_needles, timed_words
 from indexer.extractors.asr.fasterwhisper import FasterWhisperASR
 from indexer.extractors.asr.sphinx import DEFAULT_OPTIONS, PocketsphinxASR
 from indexer.settings import ASRSettings
+from indexer.types import Transcript
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VIDRAG_SHARED_DIR", REPO.parent / "shared"))
@@ -46,12 +51,16 @@ PS_DEFAULTS: dict[str, Any] = {"ds": 1, "topn": 4, "beam": 1e-48, "wbeam": 7e-29
                                "fwdflat": True, "bestpath": True}  # fmt: skip
 
 
-def whisper(
-    packaged: str, beam: int, threads: int, batch: int = 0, words: bool = True, multi: bool = False
-) -> dict:
+FALLBACK = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]  # faster-whisper's own temperatures, best of 5
+
+
+def whisper(packaged: str, beam: int, threads: int, batch: int = 0, words: bool = True,
+            multi: bool = False, temps: list[float] = FALLBACK, best_of: int = 5,
+            cond: bool = True) -> dict:  # fmt: skip
     return {"engine": "faster-whisper", "packaged": packaged, "beam_size": beam,
             "cpu_threads": threads, "batch_size": batch, "word_timestamps": words,
-            "multilingual": multi}  # fmt: skip
+            "multilingual": multi, "temperatures": temps, "best_of": best_of,
+            "condition_on_previous_text": cond}  # fmt: skip
 
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -65,6 +74,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "base-b1-t2-batch8": whisper("base", 1, 2, batch=8),
     "base-b1-t1-nowords": whisper("base", 1, 1, words=False),
     "base-b1-t1-multilingual": whisper("base", 1, 1, multi=True),
+    # cheaper retries of a window that looks wrong: fewer temperatures, one sample each; none
+    "base-b1-t1-fb3best1": whisper("base", 1, 1, multi=True, temps=[0.0, 0.4, 0.8], best_of=1),
+    "base-b1-t1-temp0": whisper("base", 1, 1, multi=True, temps=[0.0]),
+    "base-b1-t1-temp0-nocond": whisper("base", 1, 1, multi=True, temps=[0.0], cond=False),
+    "base-b1-t1-fb3best1-nocond": whisper(
+        "base", 1, 1, multi=True, temps=[0.0, 0.4, 0.8], best_of=1, cond=False
+    ),
     "tiny.en-b1-t1": whisper("tiny.en", 1, 1),
     "tiny.en-b1-t2": whisper("tiny.en", 1, 2),
     "tiny.en-b5-t1": whisper("tiny.en", 5, 1),
@@ -75,9 +91,19 @@ DEFAULT_SET = list(CONFIGS)
 def make_backend(cfg: dict[str, Any], models_dir: Path) -> Any:
     if cfg["engine"] == "pocketsphinx":
         return PocketsphinxASR(ASRSettings(backend="pocketsphinx"), options=cfg["options"])
-    keys = ("packaged", "beam_size", "cpu_threads", "batch_size", "word_timestamps", "multilingual")
+    keys = set(ASRSettings.model_fields) & set(cfg)
     settings = ASRSettings(model="packaged", device="cpu", **{k: cfg[k] for k in keys})
     return FasterWhisperASR(settings, offline=True, models_dir=models_dir)
+
+
+def transcribe_track(asr: Any, track: Track) -> Transcript:
+    """The track's parts transcribed one by one (each detects its own language), joined."""
+    out = None
+    for offset, path in track.parts:
+        tr = asr.transcribe(path, offset_s=offset)
+        out = tr if out is None else out.model_copy(update={"segments": out.segments + tr.segments})
+    assert out is not None
+    return out
 
 
 def run(name: str, track: Track, repeat: int, models_dir: Path) -> dict[str, Any]:
@@ -91,19 +117,22 @@ def run(name: str, track: Track, repeat: int, models_dir: Path) -> dict[str, Any
     for _ in range(repeat):
         load_before = os.getloadavg()[0]
         c0, w0 = time.process_time(), time.perf_counter()
-        transcript = asr.transcribe(track.path)
+        transcript = transcribe_track(asr, track)
         cpu.append(time.process_time() - c0)
         wall.append(time.perf_counter() - w0)
         loads.append(round((load_before + os.getloadavg()[0]) / 2, 2))
     assert transcript is not None
     med_cpu, med_wall = statistics.median(cpu), statistics.median(wall)
+    scores = score_needles(track, timed_words(transcript)) if track.needles else {}
     return {
         "config": name,
+        "track": track.path.stem,
         **{k: v for k, v in cfg.items() if k != "options"},
         **({"options": cfg["options"]} if "options" in cfg else {}),
         "model": transcript.model,
         "audio_s": round(track.duration_s, 1),
         "speech_s": round(track.speech_s, 1),
+        "parts": len(track.parts),
         "load_cpu_s": round(load_cpu, 2),
         "cpu_s_runs": [round(c, 2) for c in cpu],
         "wall_s_runs": [round(w, 2) for w in wall],
@@ -114,7 +143,7 @@ def run(name: str, track: Track, repeat: int, models_dir: Path) -> dict[str, Any
         "loadavg_1min": loads,
         "cores": len(os.sched_getaffinity(0)),
         "measured": time.strftime("%Y-%m-%d %H:%M"),
-        **score(track, transcript),
+        **(scores or score(track, transcript)),
     }
 
 
@@ -131,17 +160,27 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", choices=list(CONFIGS), help="configurations to run")
     ap.add_argument("--repeat", type=int, default=3, help="runs per configuration (median)")
     ap.add_argument("--testdata", type=Path, default=SHARED / "testdata")
+    ap.add_argument("--haystack", type=Path, help="a needle video (bench/realistic.py) instead")
     ap.add_argument("--no-save", action="store_true", help="print only")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        track = build_track(args.testdata, Path(tmp))
+        if args.haystack:
+            needles = args.haystack.with_suffix(".needles.json")
+            track = haystack_track(args.haystack, needles, Path(tmp))
+        else:
+            track = build_track(args.testdata, Path(tmp))
         print(f"track {track.duration_s:.0f} s, speech {track.speech_s:.0f} s", flush=True)
         for name in args.only or DEFAULT_SET:
             r = run(name, track, args.repeat, Path(tmp) / "models")
+            quality = (
+                f"needles {r['needle_hits']}/{r['needles']}"
+                if "needle_hits" in r
+                else f"WER {r['wer']:.2f}  hits {r['keyword_hits']}/{r['keywords']}  "
+                f"in gaps {r['words_in_gaps']}"
+            )
             print(
-                f"{name:20} cpu/speech-s {r['cpu_per_speech_s']:.3f}  wall/speech-s "
-                f"{r['wall_per_speech_s']:.3f}  WER {r['wer']:.2f}  hits {r['keyword_hits']}/"
-                f"{r['keywords']}  in gaps {r['words_in_gaps']}  load {r['loadavg_1min']}",
+                f"{name:26} cpu/speech-s {r['cpu_per_speech_s']:.3f}  wall/speech-s "
+                f"{r['wall_per_speech_s']:.3f}  {quality}  load {r['loadavg_1min']}",
                 flush=True,
             )
             if not args.no_save:  # after each configuration: a long run killed keeps its rows

@@ -10,6 +10,7 @@ heard within its time span, and the word error rate of the words heard there."""
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 import wave
@@ -69,6 +70,9 @@ class Track:
     nonspeech: list[tuple[float, float]] = field(default_factory=list)
     duration_s: float = 0.0
     speech_s: float = 0.0  # every recording, with or without a transcript
+    # (offset, file) transcribed one by one, as the pipeline transcribes a video's parts
+    parts: list[tuple[float, Path]] = field(default_factory=list)
+    needles: list[dict[str, Any]] = field(default_factory=list)  # a haystack's speech needles
 
 
 def build_track(testdata: Path, workdir: Path) -> Track:
@@ -109,7 +113,43 @@ def build_track(testdata: Path, workdir: Path) -> Track:
         w.setframerate(SAMPLE_RATE)
         w.writeframes(np.concatenate(pieces).tobytes())
     track.duration_s = t / SAMPLE_RATE
+    track.parts = [(0.0, track.path)]
     return track
+
+
+def haystack_track(video: Path, needles: Path, workdir: Path, part_s: float = 300.0) -> Track:
+    """The audio of a needle haystack (bench/realistic.py: real footage, real background talk),
+    cut into parts like the pipeline's; its speech needles, with their answer words, are what
+    a transcript is scored on. Speech seconds are what Silero VAD finds."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    samples = load16(video)
+    track = Track(workdir / "haystack.wav", duration_s=len(samples) / SAMPLE_RATE)
+    step = int(part_s * SAMPLE_RATE)
+    for k, start in enumerate(range(0, len(samples), step)):
+        path = workdir / f"haystack-{k}.wav"
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(SAMPLE_RATE)
+            w.writeframes(samples[start : start + step].tobytes())
+        track.parts.append((start / SAMPLE_RATE, path))
+    chunks = get_speech_timestamps(samples.astype(np.float32) / 32768.0, VadOptions())
+    track.speech_s = sum(c["end"] - c["start"] for c in chunks) / SAMPLE_RATE
+    plan = json.loads(needles.read_text())
+    track.needles = [n for n in plan["needles"] if n["kind"] == "speech"]
+    return track
+
+
+def score_needles(track: Track, transcript_words: list[tuple[float, float, str]]) -> dict:
+    """Speech needles whose answer words were heard within a second of the needle."""
+    heard: dict[str, bool] = {}
+    for n in track.needles:
+        lo, hi = n["start_s"] - 1.0, n["end_s"] + 1.0
+        said = " ".join(normalise(" ".join(w for a, b, w in transcript_words
+                                           if lo <= (a + b) / 2 <= hi)))  # fmt: skip
+        heard[n["id"]] = any(" ".join(normalise(x)) in said for x in n["answer_words"])
+    return {"needle_hits": sum(heard.values()), "needles": len(heard), "heard": heard}
 
 
 def timed_words(transcript: Any) -> list[tuple[float, float, str]]:

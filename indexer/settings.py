@@ -77,6 +77,11 @@ class ASRSettings(BaseModel):
     # changes language within a part), not only in the first; the encoder output is reused
     multilingual: bool = True
     vad: bool = True  # skip silence and music (Silero VAD, in the faster-whisper wheel)
+    # a window whose text looks wrong (repeats, low confidence) is decoded again at the next
+    # temperature, sampling `best_of` candidates; faster-whisper's own (0.0 ... 1.0, best of 5)
+    temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    best_of: int = 5
+    condition_on_previous_text: bool = True  # the previous window's text prompts the next
 
 
 class OCRSettings(BaseModel):

@@ -197,6 +197,9 @@ class FasterWhisperASR:
             "word_timestamps": cfg.word_timestamps,
             "vad_filter": cfg.vad,
             "multilingual": cfg.multilingual and language is None,
+            "temperature": list(cfg.temperatures) or [0.0],
+            "best_of": cfg.best_of,
+            "condition_on_previous_text": cfg.condition_on_previous_text,
         }
         if cfg.batch_size > 0 and cfg.vad:  # the batched pipeline cuts the audio with the VAD
             segments, info = BatchedInferencePipeline(model).transcribe(
