@@ -154,7 +154,9 @@ def test_pocketsphinx_is_the_last_fallback(empty_hf_cache, tmp_path, monkeypatch
         raise ModelUnavailable(f"{module} is not installed")
 
     monkeypatch.setattr(packaged, "_package_dir", not_installed)
-    st = Extractors(Settings(data_dir=tmp_path, hf_offline=True)).status("asr")
+    # an empty model cache: the run's shared cache already holds an assembled Whisper
+    settings = Settings(data_dir=tmp_path, models_dir=tmp_path / "models", hf_offline=True)
+    st = Extractors(settings).status("asr")
     assert st.ok and st.backend == "pocketsphinx"
     assert "faster-whisper skipped" in st.reason and "packaged Whisper" in st.reason, st
 
