@@ -120,7 +120,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         (ARTIFACTS / "serve.log").write_text(_tail(log_path, 200_000))
 
 
-@pytest.fixture(scope="session")
+# module scope: Playwright's sync API keeps an asyncio loop running in this thread until it
+# stops, which would break later tests that call asyncio.run()
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
