@@ -77,7 +77,8 @@ class Choice(BaseModel):
 
 
 class Usage(BaseModel):
-    """Token counts; for extractive answers they are estimates (4 characters a token)."""
+    """Token counts: the LMM server's, or for extractive answers the gateway's estimate (on the
+    high side: see `app.answer.tokens`)."""
 
     prompt_tokens: int
     completion_tokens: int

@@ -21,6 +21,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from app.answer import tokens
 from app.answer.extractive import hms
 from app.deps import ServicesDep
 from app.errors import ApiError
@@ -107,8 +108,18 @@ def _citations(raw: list[Mapping[str, Any]], titles: Mapping[str, str]) -> list[
     ]
 
 
-def _tokens(text: str) -> int:
-    return max(1, len(text) // 4)
+def _usage(reported: Mapping[str, Any] | None, question: str, hits: list[Any], text: str) -> Usage:
+    """The LMM server's counts when the answer came from it, else the gateway's estimate of the
+    evidence read and the answer written (`app.answer.tokens`, on the high side)."""
+    if reported and not reported.get("estimated"):
+        return Usage(**{k: int(reported[k]) for k in Usage.model_fields})
+    prompt = tokens.estimate(question) + sum(
+        tokens.estimate(e.text) for h in hits for e in h.evidence
+    )
+    completion = tokens.estimate(text)
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
 
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses=_errors)
@@ -133,17 +144,12 @@ async def chat_completions(body: ChatCompletionRequest, services: ServicesDep) -
     r = await answerer.answer(question, hits, titles, started=started)
     cited = _citations(r.citations, titles)
     text = with_marks(r.answer, cited)
-    prompt_tokens = _tokens(question) + sum(_tokens(e.text) for h in hits for e in h.evidence)
     return ChatCompletion(
         id=ident,
         created=int(time.time()),
         model=body.model,
         choices=[Choice(message=AssistantMessage(content=text))],
-        usage=Usage(
-            prompt_tokens=prompt_tokens,
-            completion_tokens=_tokens(text),
-            total_tokens=prompt_tokens + _tokens(text),
-        ),
+        usage=_usage(r.usage, question, hits, text),
         citations=cited,
         hits=hit_dicts,
     )
