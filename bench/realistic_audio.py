@@ -7,29 +7,20 @@ depend on how much silence its file carries."""
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from bench.haystack_media import duration_of, run
+
 RATE = 22050
 _FRAME = RATE // 50  # 20 ms
 
 
-def run(args: list[str]) -> bytes:
-    """Run a command; its stdout, or RuntimeError with the end of its stderr."""
-    p = subprocess.run(args, capture_output=True, check=False)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[:6])} ...: {p.stderr.decode(errors='replace')[-600:]}")
-    return p.stdout
-
-
-def probe_duration(path: Path) -> float:
-    out = run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-               str(path)])  # fmt: skip
-    return float(out.decode().strip())
+# the command runner and duration probe of the test haystack builder serve here too
+probe_duration = duration_of
 
 
 def decode(path: Path, start: float = 0.0, seconds: float | None = None) -> np.ndarray:
