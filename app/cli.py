@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli_common import fail, find_video, hms, load_settings, open_catalog, say
+from app.answer.extractive import hms
+from app.cli_common import fail, find_video, load_settings, open_catalog, say
 from indexer.errors import VideoNotReady, VidragError
 
 if TYPE_CHECKING:

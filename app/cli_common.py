@@ -66,11 +66,6 @@ def fail(e: VidragError) -> typer.Exit:
     return typer.Exit(2)
 
 
-def hms(t: float) -> str:
-    t = int(t)
-    return f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
-
-
 def say(text: str = "", *, err: bool = False) -> None:
     typer.echo(text, err=err)
     (sys.stderr if err else sys.stdout).flush()

@@ -7,7 +7,8 @@ import sys
 
 import typer
 
-from app.cli_common import hms, say
+from app.answer.extractive import hms
+from app.cli_common import say
 from app.settings import AppSettings
 from indexer.pipeline import VideoManifest
 
