@@ -122,13 +122,15 @@ def ultralytics_asset(name: str) -> Path:
     return path
 
 
+# random sources get a fixed seed: the same arguments must build the same video (cached media is
+# keyed by its arguments, and whether x264 cuts at a scene change depends on the colours)
 LAVFI = {
     "testsrc2": "testsrc2=size={w}x{h}:rate={fps}",
     "mandelbrot": "mandelbrot=size={w}x{h}:rate={fps}",
-    "life": "life=size={w}x{h}:rate={fps}:mold=10:ratio=0.1:death_color=#C83232",
+    "life": "life=size={w}x{h}:rate={fps}:mold=10:ratio=0.1:death_color=#C83232:seed=1",
     "bars": "smptehdbars=size={w}x{h}:rate={fps}",
-    "cellauto": "cellauto=size={w}x{h}:rate={fps}:rule=110",
-    "gradients": "gradients=size={w}x{h}:rate={fps}:speed=0.02",
+    "cellauto": "cellauto=size={w}x{h}:rate={fps}:rule=110:seed=1",
+    "gradients": "gradients=size={w}x{h}:rate={fps}:speed=0.02:seed=1",
 }
 
 
