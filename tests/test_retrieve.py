@@ -383,6 +383,20 @@ def test_misheard_name_is_found_by_its_subword_forms(tmp_path):
     assert words_only.search("Kowalski") == []
 
 
+def test_words_about_the_asking_count_less_than_the_content(tmp_path):
+    talk = [
+        *FILLER[:4],
+        "Saying the sentences of the reader",  # a slide: it says how, not what
+        *FILLER[4:8],
+        "so amiable a man she could become",
+        *FILLER[8:10],
+    ]
+    settings, library, searcher = make(tmp_path)  # keyword rankings only
+    add_video(library, "talk", talk, settings.index)
+    # "reader" and "say" match the slide word for word; "become" is what the question is about
+    assert top(searcher.search("What does the reader say he might have become?")) == ("talk", 9)
+
+
 def objects_video(library: Library, settings: Settings, vid: str, objects: list[str]) -> None:
     clips = clip_docs([f"uneventful talk number {i}" for i in range(len(objects))])
     for c, line in zip(clips, objects, strict=True):

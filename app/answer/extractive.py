@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from app.answer.neighbours import ClipSpeech
 from app.answer.relevance import LineMatch, Support, assess
-from app.answer.words import MEDIUM
+from indexer.search.question_words import MEDIUM
 from indexer.types import Hit
 
 MODEL = "extractive"

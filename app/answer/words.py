@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import Stemmer
 
+from indexer.search.question_words import MEDIUM
+
 _TOKEN = re.compile(r"[^\W_]+(?:[-'’.,/:][^\W_]+)*", re.UNICODE)
 _FUNCTION_WORDS = (
     "a about above after again against all also am an and any are as at be because been before "
@@ -30,16 +32,6 @@ _FUNCTION_WORDS = (
     "us very was we were what whatever when where whether which while who whom whose why will "
     "with would yes yet you your yours yourself"
 )
-# words that describe the recording or the asking rather than what is in it: they rarely stand
-# in the evidence, so missing them costs little (and finding them proves little)
-_MEDIUM_WORDS = (
-    "video videos clip clips film footage recording recorded audio audiobook book novel story "
-    "narrator reader speaker announcer voice man men woman women guy lady someone somebody "
-    "person people say says said saying tell tells told mention mentions mentioned according "
-    "talk talks talking speech spoken shown show shows appear appears seen see written printed "
-    "screen sign poster banner slide page name named called word words kind sort exactly "
-    "moment time part"
-)
 # questions in French, German and Spanish, accents folded (English look-alikes left out: "son")
 _OTHER_FUNCTION_WORDS = (
     "le la les un une des du de et est sont ou que qui quoi quel quelle dans sur pour par avec "
@@ -48,7 +40,6 @@ _OTHER_FUNCTION_WORDS = (
     "el los las una y es donde quien como en con por para del al"
 )
 STOP = frozenset(_FUNCTION_WORDS.split() + _OTHER_FUNCTION_WORDS.split())
-MEDIUM = frozenset(_MEDIUM_WORDS.split())
 MEDIUM_WEIGHT = 0.3
 RARE_RANK = 20000  # an English word this rare (or rarer, or a name or code) weighs 1
 MIN_WEIGHT = 0.2

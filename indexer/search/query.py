@@ -10,14 +10,20 @@ from itertools import pairwise
 
 from indexer.search.keyword import Group
 from indexer.search.language import COMMON_WORDS, UND, detect_language
-from indexer.search.tokens import analyze, fold, stemmer_for, surface_words, tokenize
+from indexer.search.question_words import MEDIUM, QUESTION
+from indexer.search.tokens import (
+    analyze,
+    common_words,
+    fold,
+    stemmer_for,
+    subword_forms,
+    surface_words,
+    tokenize,
+)
 
-# words of a question that never name a thing in the picture
-_QUESTION_WORDS = """who whom whose what when where which why how is are was were do does did can
-could show find there any some someone something anyone a an the this that these those in on at
-of to with for from by about into"""
-_QUESTION = frozenset(_QUESTION_WORDS.split())
 LABEL_WEIGHT = 1.0  # a label a word means counts as the word itself (the best of the two counts)
+# a word about the asking ("say", "reader", "written", see question_words.py) counts this much
+MEDIUM_WEIGHT = 0.3
 
 
 @dataclass
@@ -40,16 +46,18 @@ def build_query(
 ) -> KeywordQuery:
     lang = detect_language(text)
     analysis = analyze(text, lang)
+    common = common_words(lang)
     surface = surface_words(text, split_glued=lang in ("en", UND))
     others = [x for x in dict.fromkeys(languages) if x not in (lang, UND)]
     groups: dict[str, dict[str, float]] = {}
     for word, stem in zip(surface, analysis.words, strict=True):
-        alts = groups.setdefault(stem, {stem: 1.0})
+        weight = MEDIUM_WEIGHT if fold(word) in MEDIUM else 1.0
+        alts = groups.setdefault(stem, {stem: weight})
         for other in others:  # a document in another language stems its words by its rules
             stemmer = stemmer_for(other)
             if stemmer is not None:
-                alts.setdefault(fold(stemmer.stemWord(word)), 1.0)
-        alts.setdefault(fold(word), 1.0)
+                alts.setdefault(fold(stemmer.stemWord(word)), weight)
+        alts.setdefault(fold(word), weight)
     labels: dict[str, tuple[str, ...]] = {}
     if match_labels is not None:
         phrases = label_phrases(surface)
@@ -61,13 +69,15 @@ def build_query(
                 for term in tokenize(label, "en"):
                     alts.setdefault(term, LABEL_WEIGHT)
     words = [tuple(alts.items()) for alts in groups.values()]
-    subwords: list[Group] = [((t, 1.0),) for t in dict.fromkeys(analysis.subwords)]
+    # misheard forms of the words that carry the question, not of how it is asked
+    content = [w for w in surface if fold(w) not in MEDIUM]
+    subwords: list[Group] = [((t, 1.0),) for t in dict.fromkeys(subword_forms(content, common))]
     return KeywordQuery(words, subwords, labels)
 
 
 def label_phrases(surface: Sequence[str]) -> list[str]:
     """Content words of a query, and adjacent pairs of them ("sports ball", "cell phone")."""
-    content = [w for w in surface if len(w) > 2 and w.isalpha() and w not in _QUESTION]
+    content = [w for w in surface if len(w) > 2 and w.isalpha() and w not in QUESTION]
     content = [w for w in content if w not in COMMON_WORDS["en"]]
     pairs = [f"{a} {b}" for a, b in pairwise(content)]
     return list(dict.fromkeys(content + pairs))

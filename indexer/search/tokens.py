@@ -50,8 +50,12 @@ def analyze(text: str, language: str | None = None) -> Analysis:
     surface = surface_words(text, split_glued=lang in ("en", UND))
     stemmer = stemmer_for(lang)
     words = stemmer.stemWords(surface) if stemmer else surface
-    common = _common_english() if lang in ("en", UND) else frozenset()
-    return Analysis([fold(w) for w in words], subword_forms(surface, common), lang)
+    return Analysis([fold(w) for w in words], subword_forms(surface, common_words(lang)), lang)
+
+
+def common_words(language: str) -> frozenset[str]:
+    """The words of `language` too common to get sub-word forms (English only, for now)."""
+    return _common_english() if language in ("en", UND) else frozenset()
 
 
 def tokenize(text: str, language: str | None = None) -> list[str]:
