@@ -144,13 +144,15 @@ class IndexSettings(BaseModel):
     nprobe: int = 16
     # weighted reciprocal rank fusion: each ranking adds weight / (rrf_k + rank) to a clip.
     # keyword: BM25 over words; subword: BM25 over character trigrams of the less common words
-    # (finds misheard speech); text / frames: the dense rankings. Chosen on bench.speech_search
-    # (Whisper base transcripts, MiniLM): subword 1.5 beats 0 / 0.5 / 1 (recall@5 0.838 vs
-    # 0.773 without it); rrf_k 10 scores as 30 and 60 do there, and with it a clip that one
-    # ranking puts first is not beaten by one that two others rank 20th (1/11 > 2/30)
+    # (finds misheard speech); text / frames: the dense rankings. Chosen on two kinds of query:
+    # remembered words over misheard speech (bench.speech_search, Whisper base, e5: subword 1.0
+    # gives recall@5 0.865, 1.5 0.858, 0 0.835) and natural questions over real recordings
+    # (bench.fusion_weights on the 60-min needle haystack: recall@5 0.326 at 1.0 vs 0.283 at
+    # 1.5; on the 10-min one 0.571 at both). rrf_k 10 scores as 30 and 60 do there, and with it
+    # a clip that one ranking puts first is not beaten by one that two others rank 20th
     rrf_k: int = 10
     weight_keyword: float = 1.0
-    weight_subword: float = 1.5
+    weight_subword: float = 1.0
     weight_text: float = 1.0
     weight_frames: float = 1.0
     # map query words onto detector labels through the text embedder ("men" -> person); the
