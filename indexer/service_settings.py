@@ -29,7 +29,8 @@ class JobSettings(BaseModel):
     # dead workers are normally detected sooner through their heartbeats)
     visibility_timeout_s: int = 6 * 3600
     poll_s: float = 0.05  # embedded broker: how often an idle worker looks for work
-    concurrency: int | None = None  # embedded worker processes (None: one per two cores)
+    # embedded worker processes (None: one per core up to two, then one per two cores)
+    concurrency: int | None = None
 
 
 class WebhookSettings(BaseModel):
