@@ -1,7 +1,8 @@
 """The record of needle-benchmark runs: one JSON line per run in bench/results/needle-runs.jsonl,
 appended and never rewritten, and the medians over them that the README quotes.
 
-A configuration is (haystack length, seed, answer mode, ASR model, text embedder); `summary`
+A configuration is (haystack length, seed, answer mode, ASR model, text embedder, commit: runs
+of different code are not one series); `summary`
 prints, per configuration, the number of runs, the median of each figure, the library the
 questions ran against, and the load average during ingest (median of the runs' means), so a
 figure is never quoted without the conditions it was measured in."""
@@ -45,7 +46,15 @@ def read_runs(path: Path) -> list[dict[str, Any]]:
 
 
 def config_of(run: dict[str, Any]) -> tuple[Any, ...]:
-    return (run["minutes"], run["seed"], run["answer_mode"], run["asr"], run["text_embedder"])
+    code = run.get("code", {}).get("commit", "")
+    return (
+        run["minutes"],
+        run["seed"],
+        run["answer_mode"],
+        run["asr"],
+        run["text_embedder"],
+        code,
+    )
 
 
 def same_haystack(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -66,7 +75,7 @@ def summarize_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in same_haystack(runs):
         groups[config_of(r)].append(r)
     rows = []
-    for (minutes, seed, mode, asr, text), rs in groups.items():
+    for (minutes, seed, mode, asr, text, commit), rs in groups.items():
         row: dict[str, Any] = {
             "minutes": minutes,
             "seed": seed,
@@ -82,7 +91,7 @@ def summarize_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["load"] = _median([r["load"]["during_ingest"]["mean"] for r in rs])
         row["library h"] = _median([r["library"]["hours"] for r in rs])
         row["answers"], row["asr"], row["text"] = mode, asr, text
-        row["commits"] = ",".join(dict.fromkeys(r["code"]["commit"] for r in rs))
+        row["commit"] = commit
         rows.append(row)
     return rows
 
