@@ -321,3 +321,24 @@ def test_answer_times_become_buttons(page: Any) -> None:
         ["00:00:10–00:00:20", "Play vidB from 00:00:10"],
     ]  # 1:02:03 is in no cited clip and two videos are in play: it stays text
     assert "".join(p if isinstance(p, str) else p[0] for p in parts).endswith("at 1:02:03 too")
+
+
+def test_api_docs_render_with_no_network(page: Any, gateway: str) -> None:
+    """Swagger UI at /docs draws every route from the package's own assets: a request that
+    leaves the gateway (a CDN, as FastAPI's default page would make) fails the test."""
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        if route.request.url.startswith(gateway.rstrip("/")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto("/docs")
+    page.locator(".swagger-ui .opblock").first.wait_for()
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/v1/ask" in paths and "/v1/chat/completions" in paths, paths
+    assert page.locator(".swagger-ui .info .title").inner_text().strip()
+    assert not outside, outside
