@@ -35,37 +35,23 @@ RRF_K = (10, 30, 60)
 
 
 def rankings(library: Path, needles: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per needle: each ranking's rows (best first) and the rows on the needle."""
+    """Per needle: each ranking's clips (best first) and the clips on the needle."""
     from indexer.extractors import Extractors
-    from indexer.search.query import build_query
     from indexer.search.searcher import Searcher
     from indexer.store import Library
 
     settings = bench_settings(library)  # the service's offline defaults
     searcher = Searcher(Library(library / "videos"), Extractors(settings), settings)
     searcher.warm_up()
-    st = searcher.watcher.state
-    video = st.order[-1].vid
-
-    def span(row: int) -> dict[str, Any]:
-        v = st.video_of(row)
-        clip = searcher._clips.clip(v, row - v.lo).clip
-        return {"video_id": v.vid, "start_s": clip.start_s, "end_s": clip.end_s}
-
     out = []
     for n in needles:
-        q = n["question"]
-        kq = build_query(q, st.languages, searcher._label_matcher(st))
-        ranked = {
-            "keyword": searcher._keyword(st, kq.words, DEPTH, st.live),
-            "subword": searcher._keyword(st, kq.subwords, DEPTH, st.live),
+        ranked = searcher.rankings(n["question"], DEPTH)
+        hits = itertools.chain(*ranked.values())
+        right = {
+            (h.video_id, h.clip_index) for h in hits if overlaps(h.model_dump(), n, h.video_id)
         }
-        emb = searcher._embed(q).get("text")
-        if emb is not None:
-            ranked["text"] = searcher._dense(st, "text", emb, DEPTH, st.order, st.live)
-        rows = set(itertools.chain(*ranked.values()))
-        right = [r for r in rows if overlaps(span(r), n, video)]
-        out.append({"id": n["id"], "kind": n["kind"], "ranked": ranked, "right": right})
+        keys = {name: [(h.video_id, h.clip_index) for h in hs] for name, hs in ranked.items()}
+        out.append({"id": n["id"], "kind": n["kind"], "ranked": keys, "right": right})
     return out
 
 
@@ -84,8 +70,7 @@ def run_of(library: Path, runs: list[dict[str, Any]]) -> dict[str, Any]:
 def rank_fused(r: dict[str, Any], weights: dict[str, float], k: int) -> int | None:
     used = [(w, r["ranked"][name]) for name, w in weights.items() if w > 0 and name in r["ranked"]]
     fused = reciprocal_rank_fusion([x for _, x in used], k=k, weights=[w for w, _ in used])
-    right = set(r["right"])
-    return next((i for i, (row, _) in enumerate(fused[:20], 1) if row in right), None)
+    return next((i for i, (clip, _) in enumerate(fused[:20], 1) if clip in r["right"]), None)
 
 
 def score(rows: list[dict[str, Any]], weights: dict[str, float], k: int) -> dict[str, float]:

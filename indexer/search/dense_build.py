@@ -74,6 +74,18 @@ def merge_top(scores: Sequence[np.ndarray], ids: Sequence[np.ndarray], k: int) -
     return np.asarray(i[order], np.int64)
 
 
+def exact_top(videos: list[VideoEntry], name: str, q: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k best vectors of `videos` by exact inner product, best first."""
+    scores, rows = [], []
+    for v in videos:
+        x, r = v.dense[name]
+        s = np.asarray(x @ q[0], np.float32)
+        top = np.argpartition(-s, k - 1)[:k] if len(s) > k else np.arange(len(s))
+        scores.append(s[top])
+        rows.append(r[top])
+    return merge_top(scores, rows, k)
+
+
 def model_of(meta: dict, name: str) -> str:
     """The model that made a video's `name` vectors: meta["<name>_model"], else the pipeline's
     capability record for that extractor kind; "" when unknown."""

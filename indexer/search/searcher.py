@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexer.errors import InvalidQuery, ModelUnavailable, VideoNotFound, VideoNotReady
-from indexer.search.dense_build import MODALITIES, merge_top
+from indexer.search.dense_build import MODALITIES, exact_top
 from indexer.search.fusion import reciprocal_rank_fusion
 from indexer.search.hits import ClipCache
 from indexer.search.keyword import Group, bm25_search
@@ -108,24 +108,56 @@ class Searcher:
         if not selected:
             return SearchResult([], unavailable)
         depth = max(50, 4 * top_k)
-        mask = self._mask(st, selected)
-        kq = build_query(query, st.languages, self._label_matcher(st))
-        cfg = self.settings
-        rankings = [
-            (cfg.weight_keyword, self._keyword(st, kq.words, depth, mask)),
-            (cfg.weight_subword, self._keyword(st, kq.subwords, depth, mask)),
-        ]
-        for name, q in queries.items():
-            weight = cfg.weight_text if name == "text" else cfg.weight_frames
-            if st.dense[name].key == keys[name]:  # vectors of another model: not comparable
-                rankings.append((weight, self._dense(st, name, q, depth, selected, mask)))
-        used = [(w, r) for w, r in rankings if r and w > 0]
+        ranked = self._ranked(st, query, queries, keys, depth, selected, self._mask(st, selected))
+        weights = self._weights()
+        used = [(weights[name], r) for name, r in ranked.items() if r and weights[name] > 0]
         fused = reciprocal_rank_fusion(
-            [r for _, r in used], k=cfg.rrf_k, weights=[w for w, _ in used]
+            [r for _, r in used], k=self.settings.rrf_k, weights=[w for w, _ in used]
         )
         text_q = queries.get("text") if st.dense["text"].key == keys.get("text") else None
         hits = self._clips.hits(st, fused[:top_k], query, text_q)
         return SearchResult(hits, unavailable)
+
+    def rankings(self, query: str, depth: int = 50) -> dict[str, list[Hit]]:
+        """Each library-wide ranking a search fuses, by name and unfused, best first (for
+        benchmarks that weigh them: bench/fusion_weights.py)."""
+        queries = self._embed(query)
+        keys = self._wanted_keys(queries)
+        self.watcher.notice(keys)
+        if not self.watcher.loaded:
+            self.watcher.wait_loaded(None)
+        st = self.watcher.state
+        ranked = self._ranked(st, query, queries, keys, depth, st.order, st.live)
+        return {
+            name: self._clips.hits(st, [(row, 0.0) for row in rows], query)
+            for name, rows in ranked.items()
+        }
+
+    def _ranked(
+        self,
+        st: LibraryState,
+        query: str,
+        queries: dict[str, np.ndarray],
+        keys: Keys,
+        depth: int,
+        selected: list[VideoEntry],
+        mask: np.ndarray | None,
+    ) -> dict[str, list[int]]:
+        """The rankings (rows, best first): keyword, sub-word, and each dense one whose
+        library vectors come from the query's model."""
+        kq = build_query(query, st.languages, self._label_matcher(st))
+        ranked = {
+            "keyword": self._keyword(st, kq.words, depth, mask),
+            "subword": self._keyword(st, kq.subwords, depth, mask),
+        }
+        for name, q in queries.items():
+            if st.dense[name].key == keys[name]:  # vectors of another model: not comparable
+                ranked[name] = self._dense(st, name, q, depth, selected, mask)
+        return ranked
+
+    def _weights(self) -> dict[str, float]:  # IndexSettings.weight_<ranking>
+        names = ("keyword", "subword", "text", "frames")
+        return {name: float(getattr(self.settings, f"weight_{name}")) for name in names}
 
     # --- scope -----------------------------------------------------------------------------------
     def _check(self, query: str, video_ids: Sequence[str] | None, top_k: int | None) -> int:
@@ -231,7 +263,7 @@ class Searcher:
         chosen = [v for v in selected if v.vid in d.members]
         n_sel = sum(len(v.dense[name][1]) for v in chosen)
         if len(selected) < len(st.order) and n_sel <= self.settings.exact_below:
-            ids = _exact(chosen, name, q, k)  # a few videos: scan them, not the library index
+            ids = exact_top(chosen, name, q, k)  # a few videos: scan them, not the library index
         else:
             ids = d.search(q, k, mask, n_sel / max(d.ntotal - d.dead, 1))
         rows = dict.fromkeys(int(i) for i in ids)  # a clip at its best vector
@@ -262,15 +294,3 @@ class Searcher:
             q = queries.get(name)
             keys[name] = None if q is None else (self.extractors.status(kind).model, q.shape[1])
         return keys
-
-
-def _exact(videos: list[VideoEntry], name: str, q: np.ndarray, k: int) -> np.ndarray:
-    """Rows of the k best vectors of `videos` by exact inner product, best first."""
-    scores, rows = [], []
-    for v in videos:
-        x, r = v.dense[name]
-        s = np.asarray(x @ q[0], np.float32)
-        top = np.argpartition(-s, k - 1)[:k] if len(s) > k else np.arange(len(s))
-        scores.append(s[top])
-        rows.append(r[top])
-    return merge_top(scores, rows, k)
