@@ -90,13 +90,23 @@ def _screen(lines: list[LineMatch]) -> str:
     return out
 
 
+def _by_kind(support: Support) -> dict[str, list[LineMatch]]:
+    by_kind: dict[str, list[LineMatch]] = {}
+    for ln in support.lines:
+        by_kind.setdefault(ln.evidence.modality, []).append(ln)
+    return by_kind
+
+
+def _plain(lines: list[LineMatch]) -> str:
+    """Lines as one quote, their whitespace collapsed ("1 person (left); 2 car (center)")."""
+    return "; ".join(" ".join(ln.evidence.text.split()) for ln in lines)
+
+
 def quote(support: Support, speech_of: SpeechOf | None = None) -> tuple[str, list[ClipSpeech]]:
     """The quotes of one clip: its matching speech window, its on-screen lines when any of them
     matches (or the clip matched nothing word for word), its objects when they match; with the
     neighbouring clips the speech ran on into."""
-    by_kind: dict[str, list[LineMatch]] = {}
-    for ln in support.lines:
-        by_kind.setdefault(ln.evidence.modality, []).append(ln)
+    by_kind = _by_kind(support)
     any_found = any(ln.found for ln in support.lines)
     parts, used = [], []
     for kind in ("speech", "ocr", "objects", "visual"):
@@ -110,7 +120,7 @@ def quote(support: Support, speech_of: SpeechOf | None = None) -> tuple[str, lis
         elif kind == "ocr":
             text = _screen(lines)
         else:
-            text = "; ".join(" ".join(ln.evidence.text.split()) for ln in lines)
+            text = _plain(lines)
         parts.append(f"{LABEL[kind]}: “{text}”")
     return "; ".join(parts), used
 
@@ -118,9 +128,7 @@ def quote(support: Support, speech_of: SpeechOf | None = None) -> tuple[str, lis
 def meaning_quote(support: Support) -> str:
     """The quote of a clip relevant by meaning only (no word to cut around): the start of its
     speech, then its on-screen lines; its objects or looks only when it has neither."""
-    by_kind: dict[str, list[LineMatch]] = {}
-    for ln in support.lines:
-        by_kind.setdefault(ln.evidence.modality, []).append(ln)
+    by_kind = _by_kind(support)
     parts = []
     speech = " ".join(" ".join(ln.evidence.text.split()) for ln in by_kind.get("speech", []))
     if speech:
@@ -134,7 +142,7 @@ def meaning_quote(support: Support) -> str:
     if not parts:
         for kind in ("objects", "visual"):
             if by_kind.get(kind):
-                text = "; ".join(" ".join(ln.evidence.text.split()) for ln in by_kind[kind])
+                text = _plain(by_kind[kind])
                 parts.append(f"{LABEL[kind]}: “{text}”")
     return "; ".join(parts)
 

@@ -79,6 +79,13 @@ def _services(client: TestClient) -> Any:
     return client.app.state.services  # type: ignore[attr-defined]
 
 
+def _upload_watched(client: TestClient, path: Path, receiver: Receiver) -> tuple[Any, Any, Any]:
+    """An upload with `receiver` as its webhook: its body, the services, its job state."""
+    v = _upload(client, path, webhook_url=receiver.url)
+    services = _services(client)
+    return v, services, services.catalog.get(v["id"])
+
+
 def _upload(client: TestClient, path: Path, **data: str) -> Any:
     with path.open("rb") as f:
         r = client.post("/v1/videos", files={"file": (path.name, f, "video/mp4")}, data=data)
@@ -98,9 +105,7 @@ def _finish(catalog: Catalog, job_id: int) -> None:
 def test_ready_is_posted_once_and_signed(
     client: TestClient, receiver: Receiver, small_video: Path
 ) -> None:
-    v = _upload(client, small_video, webhook_url=receiver.url)
-    services = _services(client)
-    state = services.catalog.get(v["id"])
+    v, services, state = _upload_watched(client, small_video, receiver)
     webhooks.run(services.catalog, services.settings)
     assert receiver.calls == []  # nothing finished yet
     _finish(services.catalog, state.job_id)
@@ -125,9 +130,7 @@ def test_a_failing_receiver_is_retried_then_given_up(
     client: TestClient, receiver: Receiver, small_video: Path
 ) -> None:
     receiver.status = 503
-    v = _upload(client, small_video, webhook_url=receiver.url)
-    services = _services(client)
-    state = services.catalog.get(v["id"])
+    v, services, state = _upload_watched(client, small_video, receiver)
     r = client.post(f"/v1/videos/{v['id']}/cancel")
     assert r.status_code == 200
     webhooks.run(services.catalog, services.settings)
@@ -157,9 +160,7 @@ def test_bad_webhook_url_is_422(client: TestClient, small_video: Path, bad: str)
 def test_a_failure_requeued_before_the_sweep_is_not_announced(
     client: TestClient, receiver: Receiver, small_video: Path
 ) -> None:
-    v = _upload(client, small_video, webhook_url=receiver.url)
-    services = _services(client)
-    state = services.catalog.get(v["id"])
+    _, services, state = _upload_watched(client, small_video, receiver)
     assert services.catalog.mark_failed(state.job_id, "decode_failed", "bad")
     assert _upload_again(client, small_video).status_code == 202  # queued again
     webhooks.run(services.catalog, services.settings)
