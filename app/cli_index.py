@@ -31,7 +31,9 @@ from app.settings import AppSettings
 from indexer.catalog import FAILED, FINISH, READY, Catalog, Claim, part_step
 from indexer.catalog.progress import StepLost, StepReporter
 from indexer.errors import VidragError
-from indexer.pipeline import FINISH_STAGES, PART_STAGES, Indexer, VideoManifest
+from indexer.manifest import VideoManifest
+from indexer.part_stages import PART_STAGES
+from indexer.pipeline import FINISH_STAGES, Indexer
 from indexer.store import ArtifactStore, Library, sha256_file, video_id_for
 
 

@@ -10,7 +10,7 @@ import typer
 from app.answer.extractive import hms
 from app.cli_common import say
 from app.settings import AppSettings
-from indexer.pipeline import VideoManifest
+from indexer.manifest import VideoManifest
 
 
 def print_summary(manifest: VideoManifest, *, as_json: bool) -> None:

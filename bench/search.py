@@ -56,7 +56,7 @@ TOPIC_WORDS = 12
 MODEL = "bench-mixture-384"  # the text model named in the indexes; the Searcher must match it
 FORMAT = 2  # bump when the generator changes: cached libraries are rebuilt
 # as production writes them: per clip its whole evidence, speech, on-screen text and objects
-# embedded apart (indexer/pipeline.py), and one frame vector per second (10 s clips)
+# embedded apart (indexer/clip_texts.py), and one frame vector per second (10 s clips)
 TEXT_VECTORS_PER_CLIP = 4
 FRAMES_PER_CLIP = 10
 FRAME_DIM = 512

@@ -6,12 +6,13 @@ Every model is named by hub id by default and can be a local path instead."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Device = Literal["auto", "cpu", "cuda"]
+Kind = Literal["asr", "ocr", "detect", "frames", "text"]
 
 
 class MediaSettings(BaseModel):
@@ -182,6 +183,11 @@ class Settings(BaseSettings):
     # share the data directory share it, and assemble each model once
     models_dir: Path | None = None
     hf_offline: bool = False  # never reach a model hub; only local paths and caches
+    # capabilities that must run (`VIDRAG_REQUIRE=asr,text`). By default a capability whose
+    # model is missing is switched off and videos are indexed without it (a laptop with no
+    # detector still indexes speech); a required one fails the video instead, with the reason,
+    # and `POST /v1/videos/{id}/reindex` after the model is installed makes it ready
+    require: Annotated[list[Kind], NoDecode] = Field(default_factory=list)
     media: MediaSettings = MediaSettings()
     decode: DecodeSettings = DecodeSettings()
     segment: SegmentSettings = SegmentSettings()
@@ -191,6 +197,13 @@ class Settings(BaseSettings):
     frames: FramesSettings = FramesSettings()
     text: TextSettings = TextSettings()
     index: IndexSettings = IndexSettings()
+
+    @field_validator("require", mode="before")
+    @classmethod
+    def _split_required(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [k.strip() for k in v.split(",") if k.strip()]
+        return v
 
     @property
     def videos_dir(self) -> Path:

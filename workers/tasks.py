@@ -133,7 +133,7 @@ def prepare(self: Task, video_id: str, job_id: int, failures: int = 0) -> dict[s
 
 @celery_app.task(name="vidrag.index_part", bind=True, max_retries=None, throws=(StepLost,))
 def index_part(self: Task, video_id: str, job_id: int, k: int, failures: int = 0) -> dict[str, Any]:
-    from indexer.pipeline import PART_STAGES
+    from indexer.part_stages import PART_STAGES
 
     step = part_step(k)
     claim = _claim(self, job_id, step)

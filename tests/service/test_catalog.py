@@ -26,7 +26,7 @@ from indexer.types import MediaInfo
 
 
 class FakeManifest:
-    """The fields of `pipeline.VideoManifest` that the catalog reads."""
+    """The fields of `manifest.VideoManifest` that the catalog reads."""
 
     def __init__(self, vid: str, title: str = "t") -> None:
         self.id, self.sha256, self.title, self.filename = vid, vid * 4, title, f"{title}.mp4"

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from indexer.pipeline import FINISH_STAGES, PART_STAGES
+from indexer.part_stages import PART_STAGES
+from indexer.pipeline import FINISH_STAGES
 from tests.service.checks import clips_complete, findable, needles_found
 from tests.service.conftest import Gateway, is_ready, service_env, upload, wait_until, worker
 from tests.weights import yolo_weights

@@ -2,7 +2,8 @@
 is cancelled while a part is being indexed; the worker terminates that task within a heartbeat
 or two (10 s at most), and the same worker then indexes the next upload to ready, whose webhook
 receiver (a real local HTTP server) gets exactly one signed `ready` call; the cancelled video is
-re-indexed to ready."""
+re-indexed to ready. And a video that failed because a required model would not load is ready
+after `reindex` on a worker whose model works."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from indexer.pipeline import PART_STAGES
+from indexer.part_stages import PART_STAGES
 from tests.service.conftest import Gateway, is_ready, service_env, upload, wait_until, worker
 from tests.service.test_webhooks import Receiver
 
@@ -86,3 +87,34 @@ def test_cancel_frees_the_worker(
         gw.stop()
         receiver.close()
         control.close()
+
+
+def test_a_failed_video_is_ready_after_reindex_with_a_working_model(
+    tmp_path: Path, redis_url: str, small_video: Path
+) -> None:
+    """Speech is required (`VIDRAG_REQUIRE=asr`) and the first worker's Whisper will not load:
+    the video fails with `model_unavailable`. A worker with a working model then re-indexes it
+    to ready on `reindex`, with speech."""
+    broken = tmp_path / "broken-whisper"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"not a model")
+    (broken / "config.json").write_text("{}")
+    env = service_env(tmp_path / "data", VIDRAG_BROKER_URL=redis_url, VIDRAG_REQUIRE="asr")
+    bad_env = {**env, "VIDRAG_ASR__BACKEND": "faster-whisper", "VIDRAG_ASR__MODEL": str(broken)}
+    gw = Gateway(env).start()
+    w = worker(bad_env).start()
+    try:
+        with gw.client() as client:
+            vid = upload(client, small_video, title="needs speech").json()["id"]
+            failed = wait_until(client, vid, lambda b: b["status"] == "failed", 600, (gw, w))
+            assert failed["error"]["type"] == "model_unavailable", failed
+            assert "asr is required" in failed["error"]["message"], failed
+            w.stop()
+            w = worker(env).start()
+            assert client.post(f"/v1/videos/{vid}/reindex").status_code == 202
+            done = wait_until(client, vid, is_ready, 600, (gw, w))
+            assert done["error"] is None and done["clip_count"] > 0
+            assert done["capabilities"]["asr"]["ok"], done["capabilities"]
+    finally:
+        w.stop()
+        gw.stop()
