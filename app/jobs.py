@@ -1,7 +1,8 @@
 """How the gateway hands work to the workers — by task name only, never by importing them — and
 how it makes sure no job is lost: at start-up every unfinished job is enqueued again (a broker
 that lost its queue loses nothing), and a periodic sweep re-enqueues the jobs whose running step
-stopped beating (its worker died) and sends the webhooks of finished jobs (`app.webhooks`).
+stopped beating (its worker died) or whose message vanished (nothing happened in them for a
+while and the queues are empty), and sends the webhooks of finished jobs (`app.webhooks`).
 Enqueueing twice is harmless: steps are claimed in the database and their outputs are
 idempotent."""
 
@@ -48,6 +49,27 @@ class Dispatcher:
         with self.celery.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout_s)
             conn.default_channel  # noqa: B018  (opens the channel: the real check)
+
+    def waiting(self) -> int | None:
+        """Messages waiting in the job queues (not those a worker has taken); None when the
+        broker cannot say."""
+        from kombu.exceptions import ChannelError
+
+        total = 0
+        try:
+            with self.celery.connection_for_write() as conn:
+                channel = conn.default_channel
+                for kind in ("cpu", "gpu"):
+                    try:
+                        total += channel.queue_declare(
+                            queue=self.settings.queue(kind), passive=True
+                        ).message_count
+                    except ChannelError:  # the queue was never declared: nothing in it
+                        channel = conn.channel()
+        except Exception as e:  # a broker that is down says nothing; the next sweep asks again
+            log.warning("cannot count the waiting jobs: %s", e)
+            return None
+        return total
 
     def describe(self) -> str:
         url: str = self.celery.conf.broker_url
@@ -117,6 +139,8 @@ def sweep(
     stale = catalog.reclaim_stale(settings.jobs.stale_after_s)
     for pair in stale:
         log.warning("video %s: a step stopped beating; enqueueing job %s again", *pair)
+    if not startup:
+        stale += _stranded(catalog, dispatcher, settings)
     sent = failed = 0
     for video_id, job_id in dict.fromkeys(todo + stale):
         if failed:  # the broker is down: do not wait on it once per job; a later sweep sends
@@ -127,6 +151,23 @@ def sweep(
         else:
             failed += 1
     return {"sent": sent, "failed": failed, "stale": len(stale)}
+
+
+def _stranded(
+    catalog: Catalog, dispatcher: Dispatcher, settings: ServiceSettings
+) -> list[tuple[str, int]]:
+    """Jobs whose message was lost after it was handed to the broker (a flushed queue, a worker
+    that died holding it before it started): nothing happened in them for `resend_after_s` and
+    the queues hold nothing. While messages wait, a silent job may just be behind them; when
+    none wait, a message may still sit in a busy worker's prefetch, so a resend can duplicate
+    it, which is harmless (steps are claimed in the database) and happens at most once per
+    `resend_after_s` (the resend restarts the clock)."""
+    stranded = catalog.stranded_jobs(settings.jobs.resend_after_s)
+    if not stranded or dispatcher.waiting() != 0:
+        return []
+    for pair in stranded:
+        log.warning("video %s: job %s was sent and never ran; sending it again", *pair)
+    return stranded
 
 
 async def sweep_forever(

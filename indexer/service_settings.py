@@ -21,6 +21,9 @@ class JobSettings(BaseModel):
     stale_after_s: float = 90.0  # a running step whose worker has not beaten for this long is dead
     heartbeat_s: float = 5.0
     sweep_s: float = 15.0  # how often the gateway looks for dead steps
+    # an unfinished job in which nothing happened for this long while the queues are empty
+    # lost its message (a flushed queue, a worker that died before starting it): resend it
+    resend_after_s: float = 60.0
     busy_retry_s: float = 5.0  # a step another worker holds is tried again after this
     max_retries: int = 5  # for transient errors (flaky disk, lost connections)
     retry_backoff_s: float = 5.0

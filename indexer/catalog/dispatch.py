@@ -73,3 +73,31 @@ class JobQueue(CatalogDB):
                 if n and (video_id, job_id) not in out:
                     out.append((video_id, job_id))
         return out
+
+    def stranded_jobs(self, idle_s: float) -> list[tuple[str, int]]:
+        """Unfinished jobs handed to the broker more than `idle_s` ago in which nothing has
+        happened since: no step runs, and neither the job nor any step was written to for
+        `idle_s`. Their message was lost between the broker and a worker (a queue flushed, a
+        worker that died holding it before starting), or a step's follow-up was never sent."""
+        cutoff = utcnow() - timedelta(seconds=idle_s)
+        with self.session() as s:
+            busy = (
+                select(StepRow.job_id)
+                .where(
+                    (StepRow.status == "running")
+                    | ((StepRow.heartbeat_at.is_not(None)) & (StepRow.heartbeat_at > cutoff))
+                )
+                .scalar_subquery()
+            )
+            q = (
+                select(JobRow.video_id, JobRow.id)
+                .where(
+                    JobRow.status.in_(UNFINISHED),
+                    JobRow.enqueued_at.is_not(None),
+                    JobRow.enqueued_at <= cutoff,
+                    JobRow.updated_at <= cutoff,
+                    JobRow.id.not_in(busy),
+                )
+                .order_by(JobRow.id)
+            )
+            return [(v, j) for v, j in s.execute(q)]

@@ -145,6 +145,34 @@ def test_dead_owners_are_reclaimed_once(catalog: Catalog) -> None:
     assert not catalog.report(v.job_id, part_step(0), "other", "ocr", 0.5)  # no longer its step
 
 
+def test_silent_jobs_are_stranded_only_when_nothing_runs(catalog: Catalog) -> None:
+    never, _ = catalog.add_video(FakeManifest("gggg000000000000"))
+    running, _ = catalog.add_video(FakeManifest("hhhh000000000000"))
+    unsent, _ = catalog.add_video(FakeManifest("iiii000000000000"))
+    catalog.mark_enqueued(never.job_id)
+    catalog.mark_enqueued(running.job_id)
+    catalog.start_job(running.job_id)
+    catalog.set_parts(running.job_id, 1)
+    catalog.claim_step(running.job_id, part_step(0), "alive", stale_s=60)
+    assert catalog.stranded_jobs(idle_s=60) == []  # all young
+    time.sleep(1.2)
+    # the one sent and never started is stranded; the one whose step runs is not, nor the one
+    # never sent (the sweep's undispatched path sends that)
+    assert catalog.stranded_jobs(idle_s=1) == [(never.id, never.job_id)]
+    catalog.step_done(running.job_id, part_step(0), "alive")
+    time.sleep(1.2)
+    # its part is done and nothing followed (the finish message was lost): stranded too
+    assert catalog.stranded_jobs(idle_s=1) == [
+        (never.id, never.job_id),
+        (running.id, running.job_id),
+    ]
+    catalog.mark_enqueued(never.job_id)  # sent again: its clock restarts
+    assert catalog.stranded_jobs(idle_s=1) == [(running.id, running.job_id)]
+    catalog.mark_failed(running.job_id, "cancelled", "by the test")
+    assert catalog.stranded_jobs(idle_s=1) == []
+    assert unsent.job_id not in [j for _, j in catalog.stranded_jobs(idle_s=0)]
+
+
 def test_failure_and_delete(catalog: Catalog) -> None:
     v, _ = catalog.add_video(FakeManifest("ffff000000000000"))
     catalog.start_job(v.job_id)

@@ -4,7 +4,11 @@
   is running, and a new worker is started: the dead step's heartbeat stops, the gateway's sweep
   re-enqueues the job, and the video completes with every clip exactly once;
 - Redis is flushed (queues, unacked messages and chord counters gone) while a part is running,
-  and the gateway is restarted: it re-enqueues the unfinished job from the database row."""
+  and the gateway is restarted: it re-enqueues the unfinished job from the database row;
+- the same without a restart: the gateway's sweep sees a job in which nothing happens while the
+  queues are empty, and sends it again (issue 13: faults heal without a person);
+- a job's message is lost before any worker took it (uploaded while no worker runs, the queue
+  flushed, then a worker starts): the sweep sends it again."""
 
 from __future__ import annotations
 
@@ -75,6 +79,49 @@ def test_flushed_broker_and_restarted_gateway_lose_nothing(
             clips_complete(data, vid, body["duration_s"], body["clip_count"])
             needles_indexed(data, vid, needle_video)
             searchable(client, vid, needle_video)
+    finally:
+        w.stop()
+        gw.stop()
+
+
+def test_flushed_broker_heals_without_a_restart(
+    tmp_path: Path, redis_url: str, needle_video: Any
+) -> None:
+    data = tmp_path / "data"
+    env = service_env(data, VIDRAG_BROKER_URL=redis_url, VIDRAG_JOBS__RESEND_AFTER_S="10")
+    gw = Gateway(env).start()
+    w = worker(env).start()
+    try:
+        with gw.client() as client:
+            vid = upload(client, needle_video.path).json()["id"]
+            wait_until(client, vid, _mid_part, 600, (gw, w))
+            redis.Redis.from_url(redis_url).flushdb()
+            body = wait_until(client, vid, is_ready, 900, (gw, w))
+            assert body["progress"]["parts_done"] == 2
+            clips_complete(data, vid, body["duration_s"], body["clip_count"])
+            searchable(client, vid, needle_video)
+    finally:
+        w.stop()
+        gw.stop()
+
+
+def test_a_message_lost_before_any_worker_took_it_is_sent_again(
+    tmp_path: Path, redis_url: str, small_video: Path
+) -> None:
+    env = service_env(
+        tmp_path / "data", VIDRAG_BROKER_URL=redis_url, VIDRAG_JOBS__RESEND_AFTER_S="5"
+    )
+    gw = Gateway(env).start()
+    w = worker(env)
+    try:
+        with gw.client() as client:
+            vid = upload(client, small_video).json()["id"]
+            broker = redis.Redis.from_url(redis_url)
+            assert broker.llen(f"{env['VIDRAG_QUEUE_PREFIX']}.cpu") == 1  # the job's message
+            broker.flushdb()
+            w.start()
+            body = wait_until(client, vid, is_ready, 600, (gw, w))
+            assert body["clip_count"] > 0 and body["error"] is None
     finally:
         w.stop()
         gw.stop()
