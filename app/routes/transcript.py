@@ -4,11 +4,15 @@ written on screen (the same, `track=ocr`), and chapters that tile the video."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from app.answer import chapters as lmm_chapters
+from app.answer.lmm import LMMError
 from app.deps import ServicesDep, VideoId
 from app.schemas import ErrorResponse
 from indexer import chapters as chaptering
@@ -17,6 +21,7 @@ from indexer.catalog import READY
 from indexer.errors import VideoNotReady
 from indexer.types import ClipDoc
 
+log = logging.getLogger("vidrag.gateway")
 router = APIRouter(prefix="/videos", tags=["transcripts"])
 _errors: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 404, 409, 422)
@@ -26,11 +31,21 @@ MEDIA_TYPES = {"vtt": "text/vtt; charset=utf-8", "srt": "application/x-subrip; c
 
 class ChaptersPublic(BaseModel):
     video_id: str
-    source: Literal["offline"] = Field(
-        description="how chapters were made: `offline` = topic shifts in speech and on-screen "
-        "text between scene-snapped clips"
+    source: Literal["offline", "lmm"] = Field(
+        description="how the chapters were made: `offline` = topic shifts in speech and "
+        "on-screen text between scene-snapped clips; `lmm` = the same chapters, titled by the "
+        "configured language model"
     )
     chapters: list[chaptering.Chapter]
+    summary: str | None = Field(
+        default=None, description="a few sentences about the whole video (language model only)"
+    )
+    model: str | None = Field(default=None, description="the language model that titled them")
+    degraded: str | None = Field(
+        default=None,
+        description="why a configured language model did not title them (the offline "
+        "chapters are returned instead)",
+    )
 
 
 def _ready_store(services: Any, video_id: str) -> Any:
@@ -66,9 +81,40 @@ def get_transcript(
 
 
 @router.get("/{video_id}/chapters", response_model=ChaptersPublic, responses=_errors)
-def get_chapters(video_id: VideoId, services: ServicesDep) -> ChaptersPublic:
-    """Chapters (title, start, end) that cover the whole video without overlap."""
-    state, store = _ready_store(services, video_id)
-    docs = store.read_jsonl("clips.jsonl", ClipDoc)
+async def get_chapters(
+    video_id: VideoId,
+    services: ServicesDep,
+    source: Annotated[
+        Literal["auto", "offline"],
+        Query(description="`auto`: titled by the language model when one is configured"),
+    ] = "auto",
+) -> ChaptersPublic:
+    """Chapters (title, start, end) that cover the whole video without overlap; with a language
+    model configured, their titles and a summary of the video come from it."""
+    state, store = await run_in_threadpool(_ready_store, services, video_id)
+    docs = await run_in_threadpool(store.read_jsonl, "clips.jsonl", ClipDoc)
     found = chaptering.chapters(docs, state.duration_s)
-    return ChaptersPublic(video_id=video_id, source="offline", chapters=found)
+    offline = ChaptersPublic(video_id=video_id, source="offline", chapters=found)
+    answerer = services.answerer
+    if source == "offline" or not answerer.settings.enabled or not found:
+        return offline
+    try:
+        done = await lmm_chapters.titled(
+            answerer.client,
+            answerer.settings,
+            store,
+            state.title,
+            found,
+            docs,
+            str(state.finished_at),
+        )
+    except LMMError as e:
+        log.warning("chapters of %s stay offline: %s", video_id, e)
+        return offline.model_copy(update={"degraded": f"{type(e).__name__}: {e}"})
+    return ChaptersPublic(
+        video_id=video_id,
+        source="lmm",
+        chapters=done.chapters,
+        summary=done.summary,
+        model=done.model,
+    )
