@@ -2,6 +2,7 @@
 
 import { AUTH_EVENT, getKey, setKey } from "./api.js";
 import "./ask.js";
+import "./contents.js";
 import { refresh } from "./library.js";
 import { announce, clearMessages, report } from "./messages.js";
 import "./upload.js";

@@ -5,7 +5,7 @@ import { ApiError, api } from "./api.js";
 import { announce } from "./messages.js";
 import { chip, clearThumbs, linkify, renderHits as fillHits } from "./moments.js";
 import { readEvents } from "./sse.js";
-import { bus, el, state, videoTitle } from "./util.js";
+import { bus, el, emit, state, videoTitle } from "./util.js";
 
 const form = document.getElementById("ask-form");
 const question = document.getElementById("question");
@@ -58,6 +58,7 @@ function reset() {
   metaEl.textContent = "";
   hitsEl.replaceChildren();
   hitsSection.hidden = true;
+  emit("hits", []);
 }
 
 function showError(error) {
@@ -69,6 +70,7 @@ function showError(error) {
 function renderHits(hits) {
   hitsSection.hidden = !hits.length;
   fillHits(hitsEl, hits, controller?.signal);
+  emit("hits", hits); // the timeline under the player marks them
 }
 
 function degradedReason(degraded) {

@@ -7,7 +7,7 @@ export const state = {
 };
 
 /** Events between the page's parts: "video" (detail: video record), "removed" (detail: id),
- * "select" (detail: id). */
+ * "select" (detail: id), "hits" (detail: the clips an answer retrieved). */
 export const bus = new EventTarget();
 
 export function emit(name, detail) {

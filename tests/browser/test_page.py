@@ -49,6 +49,42 @@ def _seeked_into(page: Any, start: float, end: float) -> float:
     return _current_time(page)
 
 
+def _contents_play_their_moments(page: Any, needle: Any) -> None:
+    """Chapters tile the video from 00:00:00; the transcript lists what was said and, as its
+    second track, what was written on screen (the text needle among it); a line plays its
+    moment and is marked as the one playing."""
+    page.locator("#contents").wait_for()
+    chapters = page.locator("#chapters .line")
+    chapters.first.wait_for()
+    assert chapters.first.get_attribute("data-start") == "0"
+    ends = [float(c.get_attribute("data-end")) for c in chapters.all()]
+    assert ends == sorted(ends) and abs(ends[-1] - 40) < 1, ends
+    page.click("#tab-transcript")
+    assert page.locator("#chapters-panel").is_hidden()
+    page.locator("#transcript .line").first.wait_for()
+    page.select_option("#transcript-track", "ocr")
+    page.wait_for_function(
+        "words => [...document.querySelectorAll('#transcript .line-text')]"
+        ".some(t => words.some(w => t.textContent.toLowerCase().includes(w)))",
+        arg=list(needle.answer_words),
+    )
+    line = next(
+        li
+        for li in page.locator("#transcript .line").all()
+        if any(w in li.inner_text().lower() for w in needle.answer_words)
+    )
+    a, b = float(line.get_attribute("data-start")), float(line.get_attribute("data-end"))
+    page.eval_on_selector("#player", "v => { v.pause(); v.currentTime = 0; }")
+    line.click()
+    _seeked_into(page, a, b)
+    # paused inside the line (a seek fires timeupdate), it is the one marked as playing
+    page.eval_on_selector("#player", "(v, t) => { v.pause(); v.currentTime = t; }", (a + b) / 2)
+    page.wait_for_function(
+        "el => el.getAttribute('aria-current') === 'true'", arg=line.element_handle()
+    )
+    page.click("#tab-chapters")
+
+
 @pytest.mark.timeout(900)
 def test_upload_index_ask_cite_and_delete(page: Any, gateway: str, needle_video: Any) -> None:
     needle = next(n for n in needle_video.needles if n.kind == "text")
@@ -134,6 +170,15 @@ def test_upload_index_ask_cite_and_delete(page: Any, gateway: str, needle_video:
     page.eval_on_selector("#player", "v => { v.pause(); v.currentTime = 0; }")
     hit.locator(".hit-button").click()
     _seeked_into(page, hit_start, hit_end)
+
+    # the timeline under the player marks the retrieved clips; a mark plays its clip
+    markers = page.locator("#timeline .marker")
+    assert markers.count() == hits.count()
+    mark = next(m for m in markers.all() if float(m.get_attribute("data-start")) == hit_start)
+    page.eval_on_selector("#player", "v => { v.pause(); v.currentTime = 0; }")
+    mark.click()
+    _seeked_into(page, hit_start, hit_end)
+    _contents_play_their_moments(page, needle)
 
     # the finished page, as a person sees it (the player paused on the cited moment)
     page.eval_on_selector("#player", "v => v.pause()")
