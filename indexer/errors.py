@@ -49,6 +49,13 @@ class CorruptMedia(MediaError):
     type = "corrupt_media"
 
 
+class DecodeStalled(CorruptMedia):
+    """ffmpeg produced nothing for longer than its limit (a hung decoder, a pathological file):
+    it was killed. Unlike other media errors a step retries this once, on a fresh process."""
+
+    type = "decode_stalled"
+
+
 class UnsupportedCodec(MediaError):
     type = "unsupported_codec"
     status = 415
@@ -86,6 +93,13 @@ class ModelUnavailable(VidragError):
 
     type = "model_unavailable"
     status = 503
+
+
+class StepTimedOut(VidragError):
+    """An indexing step ran past its time limit (`VIDRAG_JOBS__PART_TIME_LIMIT_S`, ...)."""
+
+    type = "time_limit_exceeded"
+    status = 504
 
 
 class ToolMissing(VidragError):

@@ -26,6 +26,13 @@ class JobSettings(BaseModel):
     resend_after_s: float = 60.0
     busy_retry_s: float = 5.0  # a step another worker holds is tried again after this
     max_retries: int = 5  # for transient errors (flaky disk, lost connections)
+    # for other failures of a step that a fresh try may not repeat (a hung decoder, a time
+    # limit, an unexpected error): the part is retried on its own before the video fails
+    step_retries: int = 1
+    # a step running longer is stopped (Celery's soft limit; killed 60 s later). A 5-min part
+    # takes 30-120 s on 2 CPU cores; the limits leave room for a loaded machine
+    part_time_limit_s: int = 3600
+    finish_time_limit_s: int = 3600
     retry_backoff_s: float = 5.0
     progress_interval_s: float = 0.5  # progress writes per step are at most this frequent
     # Redis only: an unacknowledged task is handed out again after this long (a safety net;
@@ -123,6 +130,16 @@ class ServiceSettings(Settings):
             "result_backend": backend,
             "result_expires": 24 * 3600,
             "task_default_queue": cpu,  # also where Celery's own chord_unlock goes
+            "task_annotations": {
+                "vidrag.index_part": {
+                    "soft_time_limit": jobs.part_time_limit_s,
+                    "time_limit": jobs.part_time_limit_s + 60,
+                },
+                "vidrag.finish": {
+                    "soft_time_limit": jobs.finish_time_limit_s,
+                    "time_limit": jobs.finish_time_limit_s + 60,
+                },
+            },
             "task_routes": {
                 "vidrag.prepare": {"queue": cpu},
                 "vidrag.index_part": {"queue": gpu},

@@ -39,6 +39,9 @@ class DecodeSettings(BaseModel):
     max_gap_s: float = 11.0
     jpeg_quality: int = 85
     audio_rate: int = 16000
+    # a decoder that yields no frame for this long is hung: it is killed and the part retried
+    # once (an hour of 720p decodes a frame every few milliseconds; a fill seek, within seconds)
+    stall_s: float = 120.0
 
 
 class SegmentSettings(BaseModel):

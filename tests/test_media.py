@@ -279,6 +279,18 @@ def test_stopping_early_ends_ffmpeg(strip: Path) -> None:
     assert _children() == before
 
 
+def test_a_hung_decoder_is_killed(tmp_path: Path) -> None:
+    """ffmpeg reading a FIFO that nobody writes to decodes nothing, forever: after `stall_s`
+    without a frame it is killed and the error says so (the part is then retried once)."""
+    fifo = tmp_path / "never.mp4"
+    os.mkfifo(fifo)
+    before = _children()
+    frames = sample_frames(fifo, 0, 10, DecodeSettings(stall_s=1.5))
+    with pytest.raises(errors.DecodeStalled, match="no frame for 2 s"):
+        next(frames)
+    assert _children() == before  # killed and reaped
+
+
 @pytest.mark.parametrize(
     ("a", "b", "gap", "fps", "expected"),
     [

@@ -22,12 +22,13 @@ import time
 from typing import Any
 
 from celery import Task
+from celery.exceptions import TimeLimitExceeded
 from celery.signals import task_failure, task_postrun, task_prerun, task_success, worker_ready
 from celery.worker import state
 
 from indexer.catalog import Catalog, part_step
 from indexer.catalog.progress import StepLost
-from indexer.errors import VidragError
+from indexer.errors import StepTimedOut, VidragError
 from indexer.service_settings import ServiceSettings
 from workers.tasks import runtime
 
@@ -129,6 +130,8 @@ def _on_failure(
     video_id, job_id = str(args[0]), int(args[1])
     if isinstance(exception, VidragError):
         type_, message = exception.type, exception.message
+    elif isinstance(exception, TimeLimitExceeded):  # the hard limit: the pool killed the task
+        type_, message = StepTimedOut.type, f"killed at its time limit ({exception})"
     else:
         type_, message = "indexing_failed", f"{type(exception).__name__}: {exception}"
     if runtime().catalog.mark_failed(job_id, type_, f"{sender.name}: {message}"):

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from celery import Task, chord
+from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError as DatabaseError
 
 from indexer.catalog import FINISH, Catalog, Claim, part_step
 from indexer.catalog.progress import StepLost, StepReporter
-from indexer.errors import VidragError
-from indexer.service_settings import ServiceSettings
+from indexer.errors import DecodeStalled, StepTimedOut, VidragError
+from indexer.service_settings import JobSettings, ServiceSettings
 from indexer.store import Library
 from workers.celery_app import celery_app
 
@@ -80,16 +81,32 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
 
 
+def retries_allowed(exc: BaseException, jobs: JobSettings) -> int:
+    """How often a step is tried again after `exc`: transient faults (a lost connection, a
+    flaky disk) up to `max_retries`; what the same input fails the same way again (bad media,
+    a missing model or tool) never; anything else (a hung decoder, a step past its time limit,
+    an unexpected error in an extractor) `step_retries` times, so one bad run of one part does
+    not fail the whole video."""
+    if is_transient(exc):
+        return jobs.max_retries
+    if isinstance(exc, (DecodeStalled, StepTimedOut)):
+        return jobs.step_retries
+    if isinstance(exc, (VidragError, *PERMANENT_OS)):
+        return 0
+    return jobs.step_retries
+
+
 def _retry_or_raise(task: Task, exc: Exception, failures: int) -> NoReturn:
     if isinstance(exc, StepLost):
         # the video was deleted, or the step was taken over: fail without retrying (a failure
         # also ends the chord waiting for this task; the new owner's chord goes on)
         raise exc
     jobs = runtime().settings.jobs
-    if is_transient(exc) and failures < jobs.max_retries:
-        log.warning(
-            "%s: transient %s, retry %d: %s", task.name, type(exc).__name__, failures + 1, exc
-        )
+    if isinstance(exc, SoftTimeLimitExceeded):
+        limit = task.soft_time_limit or task.app.conf.task_soft_time_limit
+        exc = StepTimedOut(f"{task.name} ran past its time limit of {limit} s")
+    if failures < retries_allowed(exc, jobs):
+        log.warning("%s: %s, retry %d: %s", task.name, type(exc).__name__, failures + 1, exc)
         kwargs = {**(task.request.kwargs or {}), "failures": failures + 1}
         raise task.retry(exc=exc, kwargs=kwargs, countdown=jobs.retry_backoff_s * 2**failures)
     raise exc

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from indexer.errors import CorruptMedia
+from indexer.errors import CorruptMedia, DecodeStalled
 from indexer.media.tools import fps_mode_flag, tool
 from indexer.settings import DecodeSettings
 
@@ -46,7 +46,8 @@ class Pipe:
     Iterating yields SampledFrame; raises CorruptMedia if ffmpeg fails."""
 
     def __init__(self, path: Path, t0: float, t1: float | None, select: str, small_side: int,
-                 skip: str | None = None, max_frames: int | None = None) -> None:  # fmt: skip
+                 skip: str | None = None, max_frames: int | None = None,
+                 stall_s: float = 120.0) -> None:  # fmt: skip
         args = [tool("ffmpeg"), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]
         # skipping decoding gains nothing from frame threads but pays their overhead (2x the
         # CPU); parts run in parallel, one per core, so one thread each keeps the cores busy
@@ -58,6 +59,7 @@ class Pipe:
         args += ["-frames:v", str(max_frames)] if max_frames else []
         args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         self.offset = t0  # without -copyts, ffmpeg's clock starts at the seek point
+        self.stall_s = stall_s
         self.proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -78,10 +80,19 @@ class Pipe:
                 tb = Fraction(int(m[1]), int(m[2]))
         self.meta.put(None)
 
+    def _next_meta(self) -> tuple[float, int, int, bool] | None:
+        """The next frame's metadata; a decoder silent for `stall_s` is hung: it is killed
+        (a worker must not heartbeat forever over it)."""
+        try:
+            return self.meta.get(timeout=self.stall_s)
+        except queue.Empty:
+            self.proc.kill()
+            raise DecodeStalled(f"ffmpeg produced no frame for {self.stall_s:.0f} s") from None
+
     def __iter__(self) -> Generator[SampledFrame, None, None]:
         assert self.proc.stdout is not None
         try:
-            while (item := self.meta.get()) is not None:
+            while (item := self._next_meta()) is not None:
                 t, w, h, key = item
                 data = self.proc.stdout.read(w * h * 3)
                 if len(data) < w * h * 3:
@@ -118,7 +129,8 @@ def sample_frames(path: Path, t0: float, t1: float, settings: DecodeSettings
     # nokey, not nointra: ffmpeg 5.1's h264 decoder mislabels times after the non-IDR I-frames
     # that nointra would add (off by the reorder delay), so only IDR frames count as keyframes
     skip = {"keyframes": "nokey", "reference": "noref"}.get(settings.strategy)
-    frames = iter(Pipe(path, t0, t1, thin, settings.small_side, skip=skip))
+    pipe = Pipe(path, t0, t1, thin, settings.small_side, skip=skip, stall_s=settings.stall_s)
+    frames = iter(pipe)
     fills = settings.strategy == "keyframes"
     prev, virtual = t0, True  # the range's start counts as a sample for the gap rule
     try:
@@ -159,5 +171,14 @@ def _fill(path: Path, a: float, b: float, virtual: bool, settings: DecodeSetting
     start = a if virtual else a + 0.001
     c = f"min(floor((%s+{start - a:.6f})/{step:.6f}),{n})"
     select = f"gt({c % 't'},if(isnan(prev_selected_t),0,{c % 'prev_selected_t'}))"
-    pipe = Pipe(path, start, b, select, settings.small_side, skip="noref", max_frames=n)
+    pipe = Pipe(
+        path,
+        start,
+        b,
+        select,
+        settings.small_side,
+        skip="noref",
+        max_frames=n,
+        stall_s=settings.stall_s,
+    )
     yield from (f for f in pipe if a < f.t < b)

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from indexer.errors import CorruptMedia, ToolMissing
+from indexer.errors import DecodeStalled, ToolMissing
 
 
 def tool(name: str) -> str:
@@ -25,7 +25,8 @@ def run(args: list[str], timeout: float, stdin: bytes | None = None) -> tuple[in
     try:
         p = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as e:
-        raise CorruptMedia(f"{Path(args[0]).name} gave up on the file after {timeout:.0f} s") from e
+        name = Path(args[0]).name
+        raise DecodeStalled(f"{name} gave up on the file after {timeout:.0f} s") from e
     return p.returncode, p.stdout, p.stderr.decode(errors="replace")
 
 

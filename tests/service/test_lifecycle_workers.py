@@ -118,3 +118,30 @@ def test_a_failed_video_is_ready_after_reindex_with_a_working_model(
     finally:
         w.stop()
         gw.stop()
+
+
+def test_a_part_past_its_time_limit_is_retried_once_then_fails_typed(
+    tmp_path: Path, redis_url: str, small_video: Path
+) -> None:
+    """A 1-s limit on a part that needs longer: Celery's soft limit stops it, the part is tried
+    once more on its own, and then the video fails as `time_limit_exceeded` (not a generic
+    error, and not a worker that runs on forever)."""
+    env = service_env(
+        tmp_path / "data",
+        VIDRAG_BROKER_URL=redis_url,
+        VIDRAG_JOBS__PART_TIME_LIMIT_S="1",
+        VIDRAG_JOBS__RETRY_BACKOFF_S="0.5",
+    )
+    gw = Gateway(env).start()
+    w = worker(env).start()
+    try:
+        with gw.client() as client:
+            vid = upload(client, small_video, title="too slow").json()["id"]
+            failed = wait_until(client, vid, lambda b: b["status"] == "failed", 600, (gw, w))
+            assert failed["error"]["type"] == "time_limit_exceeded", failed
+            assert "time limit of 1 s" in failed["error"]["message"], failed
+        log = w.tail(400)
+        assert log.count("StepTimedOut, retry 1") == 1 and "retry 2" not in log, log
+    finally:
+        w.stop()
+        gw.stop()

@@ -102,6 +102,20 @@ def test_transient_errors_are_told_apart() -> None:
     assert not is_transient(ValueError("bug"))
 
 
+def test_a_failed_step_is_retried_unless_it_would_fail_the_same_way() -> None:
+    from indexer.errors import DecodeStalled, StepTimedOut, ToolMissing
+    from indexer.service_settings import JobSettings
+    from workers.tasks import retries_allowed
+
+    jobs = JobSettings(max_retries=5, step_retries=1)
+    assert retries_allowed(ConnectionResetError(), jobs) == 5
+    for once in (DecodeStalled("hung"), StepTimedOut("slow"), ValueError("a bug"), MemoryError()):
+        assert retries_allowed(once, jobs) == 1, once
+    for never in (CorruptMedia("truncated"), ModelUnavailable("no"), ToolMissing("ffmpeg")):
+        assert retries_allowed(never, jobs) == 0, never
+    assert retries_allowed(FileNotFoundError("source.mp4"), jobs) == 0
+
+
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("VIDRAG_API_KEYS", " key-one, key-two ,")
     monkeypatch.setenv("VIDRAG_DATA_DIR", str(tmp_path))
