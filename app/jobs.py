@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -171,9 +172,13 @@ def _stranded(
 
 
 async def sweep_forever(
-    catalog: Catalog, dispatcher: Dispatcher, settings: ServiceSettings
+    catalog: Catalog,
+    dispatcher: Dispatcher,
+    settings: ServiceSettings,
+    heal: Callable[[], object] | None = None,
 ) -> None:
-    """The periodic sweep, after the start-up one (see `app.main.lifespan`)."""
+    """The periodic sweep, after the start-up one (see `app.main.lifespan`); `heal` repairs
+    videos whose index cannot be loaded (`app.healing`)."""
     while True:
         await asyncio.sleep(settings.jobs.sweep_s)
         try:
@@ -184,3 +189,8 @@ async def sweep_forever(
             await run_in_threadpool(webhooks.run, catalog, settings)
         except Exception:
             log.exception("webhook sweep failed")
+        if heal is not None:
+            try:
+                await run_in_threadpool(heal)
+            except Exception:
+                log.exception("index repair sweep failed")

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from app import observability
 from app.deps import Services, require_api_key
 from app.errors import install_error_handlers
+from app.healing import IndexHealer
 from app.jobs import sweep, sweep_forever
 from app.limits import BodyLimits
 from app.routes import ask, health, openai_compat, search, transcript, videos
@@ -59,8 +60,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info(
             "start-up: re-enqueued %(sent)d unfinished job(s), %(failed)d left for later", done
         )
+    healer = IndexHealer(services)
     sweeper = asyncio.create_task(
-        sweep_forever(services.catalog, services.dispatcher, services.settings)
+        sweep_forever(services.catalog, services.dispatcher, services.settings, healer.run)
     )
     try:
         yield

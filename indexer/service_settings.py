@@ -24,6 +24,9 @@ class JobSettings(BaseModel):
     # an unfinished job in which nothing happened for this long while the queues are empty
     # lost its message (a flushed queue, a worker that died before starting it): resend it
     resend_after_s: float = 60.0
+    # a ready video whose index cannot be loaded is re-indexed from its source by the gateway
+    # at most this often, then marked failed (index_unloadable)
+    heal_attempts: int = 2
     busy_retry_s: float = 5.0  # a step another worker holds is tried again after this
     max_retries: int = 5  # for transient errors (flaky disk, lost connections)
     # for other failures of a step that a fresh try may not repeat (a hung decoder, a time

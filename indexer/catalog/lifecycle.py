@@ -16,6 +16,7 @@ from indexer.catalog.schema import (
     PREPARE,
     PROCESSING,
     QUEUED,
+    READY,
     UNFINISHED,
     JobRow,
     StepRow,
@@ -107,6 +108,27 @@ class JobLifecycle(CatalogDB):
                 .values(status=QUEUED, owner=None)
             )
         return Outcome.DONE
+
+    def fail_ready(self, video_id: str, error_type: str, message: str) -> bool:
+        """A `ready` video whose index proved unusable becomes failed, with why."""
+        now = utcnow()
+        with self.session() as s:
+            return (
+                count_rows(
+                    s,
+                    update(JobRow)
+                    .where(JobRow.video_id == video_id, JobRow.status == READY)
+                    .values(
+                        status=FAILED,
+                        error_type=error_type,
+                        error_message=message[:2000],
+                        finished_at=now,
+                        updated_at=now,
+                        notify=True,
+                    ),
+                )
+                > 0
+            )
 
     def set_title(self, video_id: str, title: str) -> bool:
         with self.session() as s:
