@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from indexer.errors import VidragError
+from indexer.errors import VidragError, as_storage_error
 
 log = logging.getLogger("vidrag.gateway")
 
@@ -178,7 +178,10 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return _for(request, exc.status_code, type_, detail, dict(exc.headers or {}))
 
 
-async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    typed = as_storage_error(exc)  # a full data disk is the operator's to fix, and says so
+    if isinstance(typed, VidragError):
+        return await _on_vidrag(request, typed)
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal error (see the gateway's log)")
 

@@ -12,12 +12,14 @@ import asyncio
 import logging
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from app import webhooks
 from indexer.catalog import Catalog, Outcome
+from indexer.errors import InsufficientStorage
 from indexer.service_settings import ServiceSettings
 from indexer.store import Library
 
@@ -142,6 +144,7 @@ def sweep(
         log.warning("video %s: a step stopped beating; enqueueing job %s again", *pair)
     if not startup:
         stale += _stranded(catalog, dispatcher, settings)
+    requeued = _space_returned(catalog, dispatcher, settings)
     sent = failed = 0
     for video_id, job_id in dict.fromkeys(todo + stale):
         if failed:  # the broker is down: do not wait on it once per job; a later sweep sends
@@ -151,7 +154,24 @@ def sweep(
             sent += 1
         else:
             failed += 1
-    return {"sent": sent, "failed": failed, "stale": len(stale)}
+    return {"sent": sent, "failed": failed, "stale": len(stale), "requeued": requeued}
+
+
+def _space_returned(catalog: Catalog, dispatcher: Dispatcher, settings: ServiceSettings) -> int:
+    """Jobs that failed on a full disk are queued again (keeping their finished steps) once the
+    data disk has `min_free_mb` free; at most once per `resend_after_s` each."""
+    waiting = catalog.failed_jobs(InsufficientStorage.type, settings.jobs.resend_after_s)
+    if not waiting or free_mb(settings.data_dir) < settings.jobs.min_free_mb:
+        return 0
+    for video_id, job_id in waiting:
+        log.warning("video %s: space returned; queueing job %s again", video_id, job_id)
+        requeue_failed(catalog, dispatcher, job_id, video_id)
+    return len(waiting)
+
+
+def free_mb(path: Path) -> float:
+    """Free space on the disk that holds `path`, in MiB."""
+    return shutil.disk_usage(path).free / 2**20
 
 
 def _stranded(

@@ -175,7 +175,8 @@ async def receive_multipart(
         rx.upload.fields = rx.fields
         return rx.upload
     except BaseException:
-        f.close()
+        with contextlib.suppress(OSError):  # a full disk can fail the final flush too
+            f.close()
         with contextlib.suppress(OSError):
             dest.unlink()
         raise

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import errno
+from typing import TypeVar
+
 
 class VidragError(Exception):
     """Base of every error vidrag raises on purpose."""
@@ -93,6 +96,25 @@ class ModelUnavailable(VidragError):
 
     type = "model_unavailable"
     status = 503
+
+
+class InsufficientStorage(VidragError):
+    """The data directory's disk is full. Nothing half-written is kept; an upload can be sent
+    again, and a job that failed this way is queued again once space returns."""
+
+    type = "insufficient_storage"
+    status = 507
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+E = TypeVar("E", bound=BaseException)
+
+
+def as_storage_error(exc: E) -> E | InsufficientStorage:
+    """An OSError of a full disk (or quota) as InsufficientStorage; anything else unchanged."""
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+        return InsufficientStorage(f"no space left on the data disk: {exc}")
+    return exc
 
 
 class StepTimedOut(VidragError):

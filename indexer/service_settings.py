@@ -27,6 +27,8 @@ class JobSettings(BaseModel):
     # a ready video whose index cannot be loaded is re-indexed from its source by the gateway
     # at most this often, then marked failed (index_unloadable)
     heal_attempts: int = 2
+    # a job that failed on a full disk is queued again once the data disk has this much free
+    min_free_mb: float = 1024.0
     busy_retry_s: float = 5.0  # a step another worker holds is tried again after this
     max_retries: int = 5  # for transient errors (flaky disk, lost connections)
     # for other failures of a step that a fresh try may not repeat (a hung decoder, a time

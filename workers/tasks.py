@@ -23,7 +23,13 @@ from sqlalchemy.exc import OperationalError as DatabaseError
 
 from indexer.catalog import FINISH, Catalog, Claim, part_step
 from indexer.catalog.progress import StepLost, StepReporter
-from indexer.errors import DecodeStalled, StepTimedOut, VidragError
+from indexer.errors import (
+    DecodeStalled,
+    InsufficientStorage,
+    StepTimedOut,
+    VidragError,
+    as_storage_error,
+)
 from indexer.service_settings import JobSettings, ServiceSettings
 from indexer.store import Library
 from workers.celery_app import celery_app
@@ -87,7 +93,7 @@ def retries_allowed(exc: BaseException, jobs: JobSettings) -> int:
     a missing model or tool) never; anything else (a hung decoder, a step past its time limit,
     an unexpected error in an extractor) `step_retries` times, so one bad run of one part does
     not fail the whole video."""
-    if is_transient(exc):
+    if is_transient(exc) or isinstance(exc, InsufficientStorage):
         return jobs.max_retries
     if isinstance(exc, (DecodeStalled, StepTimedOut)):
         return jobs.step_retries
@@ -105,6 +111,7 @@ def _retry_or_raise(task: Task, exc: Exception, failures: int) -> NoReturn:
     if isinstance(exc, SoftTimeLimitExceeded):
         limit = task.soft_time_limit or task.app.conf.task_soft_time_limit
         exc = StepTimedOut(f"{task.name} ran past its time limit of {limit} s")
+    exc = as_storage_error(exc)
     if failures < retries_allowed(exc, jobs):
         log.warning("%s: %s, retry %d: %s", task.name, type(exc).__name__, failures + 1, exc)
         kwargs = {**(task.request.kwargs or {}), "failures": failures + 1}

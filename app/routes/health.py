@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.deps import ServicesDep
+from app.jobs import free_mb
 from app.schemas import CapabilityPublic, Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -32,6 +33,9 @@ def readyz(services: ServicesDep) -> JSONResponse:
     except Exception as e:
         checks["broker"] = f"error: {type(e).__name__}: {str(e)[:200]}"
     checks["broker_transport"] = services.dispatcher.describe()
+    # reported, not gating: searches still work on a full disk, uploads and indexing do not
+    free, floor = free_mb(services.settings.data_dir), services.settings.jobs.min_free_mb
+    checks["disk"] = f"ok: {free:.0f} MiB free" if free >= floor else f"low: {free:.0f} MiB free"
     caps = {
         kind: CapabilityPublic(ok=a.ok, backend=a.backend, model=a.model, reason=a.reason)
         for kind, a in services.extractors.capabilities().items()

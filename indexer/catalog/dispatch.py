@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from indexer.catalog.db import CatalogDB, count_rows
-from indexer.catalog.schema import QUEUED, UNFINISHED, JobRow, StepRow, utcnow
+from indexer.catalog.schema import FAILED, QUEUED, UNFINISHED, JobRow, StepRow, utcnow
 
 
 class JobQueue(CatalogDB):
@@ -97,6 +97,21 @@ class JobQueue(CatalogDB):
                     JobRow.enqueued_at <= cutoff,
                     JobRow.updated_at <= cutoff,
                     JobRow.id.not_in(busy),
+                )
+                .order_by(JobRow.id)
+            )
+            return [(v, j) for v, j in s.execute(q)]
+
+    def failed_jobs(self, error_type: str, older_than_s: float) -> list[tuple[str, int]]:
+        """Jobs that failed with `error_type` at least `older_than_s` ago, oldest first."""
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        with self.session() as s:
+            q = (
+                select(JobRow.video_id, JobRow.id)
+                .where(
+                    JobRow.status == FAILED,
+                    JobRow.error_type == error_type,
+                    JobRow.finished_at <= cutoff,
                 )
                 .order_by(JobRow.id)
             )

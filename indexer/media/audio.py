@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexer.errors import CorruptMedia
+from indexer.errors import CorruptMedia, InsufficientStorage
 from indexer.media.tools import ffmpeg, ffprobe
 from indexer.store import atomic_path
 
@@ -23,5 +23,7 @@ def extract_audio(path: Path, dest: Path, t0: float, t1: float, rate: int = 1600
             str(tmp), timeout=600.0,
         )  # fmt: skip
         if rc != 0:
+            if "No space left on device" in err:  # ffmpeg's own words for ENOSPC
+                raise InsufficientStorage(f"no space left to write {Path(dest).name}")
             raise CorruptMedia(f"the audio cannot be decoded: {err.strip()[-300:]}")
     return True
