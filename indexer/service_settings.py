@@ -18,9 +18,12 @@ from indexer.settings import Settings
 class JobSettings(BaseModel):
     """Timings and limits of the job machinery (`VIDRAG_JOBS__*`)."""
 
-    stale_after_s: float = 90.0  # a running step whose worker has not beaten for this long is dead
+    # a running step whose worker has not beaten for this long is dead: five missed beats
+    # (beats come from the worker's main process, which extractors in its pool never block),
+    # so with a sweep every 5 s a dead worker is noticed within 30 s
+    stale_after_s: float = 25.0
     heartbeat_s: float = 5.0
-    sweep_s: float = 15.0  # how often the gateway looks for dead steps
+    sweep_s: float = 5.0  # how often the gateway looks for dead steps and lost jobs
     # an unfinished job in which nothing happened for this long while the queues are empty
     # lost its message (a flushed queue, a worker that died before starting it): resend it
     resend_after_s: float = 60.0

@@ -38,6 +38,8 @@ def test_killed_worker_is_replaced_without_losing_the_video(
 ) -> None:
     data = tmp_path / "data"
     env = service_env(data, VIDRAG_BROKER_URL=redis_url)
+    for timing in ("STALE_AFTER_S", "HEARTBEAT_S", "SWEEP_S"):  # the defaults, as deployed
+        del env[f"VIDRAG_JOBS__{timing}"]
     gw = Gateway(env).start()
     first = worker(env).start()
     second = worker(env)
@@ -46,8 +48,13 @@ def test_killed_worker_is_replaced_without_losing_the_video(
             vid = upload(client, needle_video.path).json()["id"]
             wait_until(client, vid, _mid_part, 600, (gw, first))
             first.kill()
+            killed = time.monotonic()
             assert not first.alive()
             second.start()
+            # issue 13: the gateway notices the death within 30 s (25 s stale + a 5-s sweep)
+            while "a step stopped beating" not in gw.tail(400):
+                assert time.monotonic() - killed < 31, gw.tail()
+                time.sleep(0.25)
             body = wait_until(client, vid, is_ready, 900, (gw, second))
             assert body["progress"]["parts_done"] == 2
             assert body["attempts"] >= 2  # the job was planned again after the death
