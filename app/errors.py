@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from indexer.errors import VidragError, as_storage_error
 
@@ -173,9 +174,33 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    type_ = _HTTP_TYPES.get(exc.status_code, "http_error")
-    detail = exc.detail if isinstance(exc.detail, str) else type_.replace("_", " ")
-    return _for(request, exc.status_code, type_, detail, dict(exc.headers or {}))
+    status, headers = exc.status_code, dict(exc.headers or {})
+    if status in (404, 405):
+        allowed = _allowed_methods(request)
+        # GET /v1/search falls through to the page's static mount, which knows no API paths
+        if allowed and request.method not in allowed.split(", "):
+            status, headers["Allow"] = 405, allowed
+    type_ = _HTTP_TYPES.get(status, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) and status == exc.status_code else None
+    return _for(request, status, type_, detail or type_.replace("_", " ").capitalize(), headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the API documents at this path. Starlette's 405 names only the first route
+    that matched the path (GET /v1/videos), not its siblings (POST /v1/videos)."""
+    app = request.app
+    table = getattr(app.state, "allowed_methods", None)
+    if table is None:  # built once, from the OpenAPI schema (the routes are included lazily)
+        paths = app.openapi()["paths"]
+        table = [(compile_path(p)[0], {m.upper() for m in ops}) for p, ops in paths.items()]
+        app.state.allowed_methods = table
+    methods: set[str] = set()
+    for pattern, ops in table:
+        if pattern.match(request.url.path):
+            methods |= ops
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -28,6 +28,7 @@ from app.jobs import sweep, sweep_forever
 from app.limits import BodyLimits
 from app.routes import ask, health, openai_compat, search, transcript, videos
 from app.settings import AppSettings
+from app.strict_query import RejectUnknownQuery
 from app.upload import MULTIPART_OVERHEAD
 
 log = logging.getLogger("vidrag.gateway")
@@ -88,6 +89,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = Services(settings)
+    app.add_middleware(RejectUnknownQuery, api=app)
     app.add_middleware(
         BodyLimits,
         # the multipart envelope around the file adds a little; the upload code checks the file

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from app.schemas import ClipCount
+from indexer.settings import IndexSettings
 
 
 class ContentPart(BaseModel):
@@ -36,11 +39,18 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(examples=["extractive"], description="an id from `GET /v1/models`")
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
-    stream: bool = False
+    stream: StrictBool = False
     video_ids: list[str] | None = Field(
-        default=None, max_length=500, description="vidrag extension: videos to search (all ready)"
+        default=None,
+        max_length=500,
+        json_schema_extra={"minItems": 1},
+        description="vidrag extension: videos to search (each must be ready; default: all)",
     )
-    top_k: int | None = Field(default=None, description="vidrag extension: clips to retrieve")
+    top_k: ClipCount | None = Field(
+        default=None,
+        json_schema_extra={"minimum": 1, "maximum": IndexSettings().max_top_k},
+        description="vidrag extension: clips to retrieve (default 5)",
+    )
 
 
 class ModelCard(BaseModel):
@@ -94,3 +104,16 @@ class ChatCompletion(BaseModel):
     usage: Usage
     citations: list[ChatCitation] = Field(description="vidrag extension: the clips cited")
     hits: list[dict[str, Any]] = Field(description="vidrag extension: the clips retrieved")
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str = Field(description="what went wrong, for people")
+    type: str = Field(description="the error's kind, e.g. `invalid_request_error`")
+    param: str | None = Field(default=None, description="the request field at fault, if known")
+    code: str | None = Field(default=None, description="a stable machine-readable name")
+
+
+class OpenAIError(BaseModel):
+    """Errors on the OpenAI-compatible routes, in OpenAI's shape (its clients parse them)."""
+
+    error: OpenAIErrorBody = Field(description="the error")

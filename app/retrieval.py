@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.deps import Services, valid_video_id
 from app.errors import InvalidTopK
-from app.schemas import EvidencePublic, HitPublic, clip_urls
+from app.schemas import EvidencePublic, HitPublic, clip_urls, is_blank
 from indexer.catalog import READY
 from indexer.errors import InvalidQuery, VideoNotFound, VideoNotReady
 from indexer.types import Hit
@@ -45,7 +45,7 @@ def retrieve(
     """Raises InvalidQuery, InvalidTopK, VideoNotFound, VideoNotReady. A library-wide search
     (no `video_ids`) searches every ready video whose index loads and skips the others (their
     state: `search_states`); naming a video whose index cannot be searched is an error."""
-    if not query.strip():
+    if is_blank(query):
         raise InvalidQuery("the query is empty")
     k = check_top_k(services, top_k)
     ids = scope(services, video_ids)

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from indexer.catalog import VideoState
+from indexer.settings import IndexSettings
 
 
 class ErrorBody(BaseModel):
@@ -181,10 +182,50 @@ class HitPublic(BaseModel):
     thumbnail_url: str = Field(description="a JPEG frame from the middle of the clip")
 
 
+# The bounds below are documented in the schema and enforced by the routes, which answer them
+# with their own error types (`invalid_query`, `invalid_top_k`) rather than a generic one
+# not blank: some character that is not whitespace in either Python's sense (what the routes
+# strip) or JSON Schema's (ECMAScript's \s, which adds U+FEFF and lacks U+0085, U+001C-U+001F)
+NOT_BLANK: dict[str, Any] = {"minLength": 1, "pattern": r"[^\s\x85\x1c-\x1f]"}
+
+
+def is_blank(text: str) -> bool:
+    return all(c.isspace() or c == "\ufeff" for c in text)
+
+
+VIDEO_IDS: Any = Field(
+    default=None,
+    max_length=500,
+    json_schema_extra={"minItems": 1},
+    description="the videos to search (each must be ready); leave it out to search every video",
+)
+
+
+def _not_a_bool(v: object) -> object:
+    if isinstance(v, bool):  # JSON `true` is not a number of clips (Python would read it as 1)
+        raise ValueError("must be a number, not true or false")
+    return v
+
+
+ClipCount = Annotated[int, BeforeValidator(_not_a_bool)]
+TOP_K: Any = Field(
+    default=None,
+    examples=[5],
+    json_schema_extra={"minimum": 1, "maximum": IndexSettings().max_top_k},
+    description="how many clips to retrieve (default 5; the maximum is "
+    "`VIDRAG_INDEX__MAX_TOP_K`, 50 unless set)",
+)
+
+
 class SearchRequest(_Request):
-    query: str = Field(max_length=2000, examples=["the secret code on the whiteboard"])
-    video_ids: list[str] | None = Field(default=None, max_length=500)
-    top_k: int | None = Field(default=None, examples=[5])
+    query: str = Field(
+        max_length=2000,
+        examples=["the secret code on the whiteboard"],
+        json_schema_extra=NOT_BLANK,
+        description="what to find: words said or shown, or a description of a moment",
+    )
+    video_ids: list[str] | None = VIDEO_IDS
+    top_k: ClipCount | None = TOP_K
 
 
 class SearchResponse(BaseModel):
@@ -193,10 +234,15 @@ class SearchResponse(BaseModel):
 
 
 class AskRequest(_Request):
-    question: str = Field(max_length=2000, examples=["What is said about the budget?"])
-    video_ids: list[str] | None = Field(default=None, max_length=500)
-    top_k: int | None = None
-    stream: bool = False
+    question: str = Field(
+        max_length=2000,
+        examples=["What is said about the budget?"],
+        json_schema_extra=NOT_BLANK,
+        description="the question, answered from the retrieved clips with cited timestamps",
+    )
+    video_ids: list[str] | None = VIDEO_IDS
+    top_k: ClipCount | None = TOP_K
+    stream: StrictBool = False  # 0.0 or "yes" is not a choice between SSE and JSON
 
 
 class Citation(BaseModel):

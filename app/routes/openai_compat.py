@@ -33,14 +33,14 @@ from app.openai_schemas import (
     Choice,
     ModelCard,
     ModelList,
+    OpenAIError,
     Usage,
 )
 from app.retrieval import public_hits, retrieve
-from app.schemas import ErrorResponse
 
 router = APIRouter(tags=["openai"])
 _errors: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 404, 409)
+    code: {"model": OpenAIError} for code in (400, 401, 404, 409)
 }
 EXTRACTIVE = "extractive"
 STARTED = int(time.time())
