@@ -63,6 +63,15 @@ def search_states(services: Services) -> dict[str, dict[str, str]]:
     }
 
 
+def search_state(services: Services, video_id: str) -> dict[str, str]:
+    """This gateway's view of one video's index (`absent` before the library was first loaded,
+    so a status request never loads the whole library)."""
+    if "searcher" not in services.__dict__:
+        return {"state": "absent", "reason": ""}
+    found = services.searcher.video_states().get(video_id)
+    return {"state": found.state, "reason": found.reason} if found else {"state": "absent"}
+
+
 def public_hits(services: Services, hits: list[Hit]) -> list[HitPublic]:
     titles: dict[str, str] = {}
     for h in hits:

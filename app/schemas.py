@@ -78,6 +78,17 @@ class WebhookDeliveryPublic(BaseModel):
     delivered_at: datetime | None
 
 
+class SearchStatePublic(BaseModel):
+    """Whether this gateway can search the video's index now."""
+
+    state: Literal["loaded", "loading", "failed", "absent"] = Field(
+        description="`loaded`: searchable; `loading`: its index is being read; `failed`: its "
+        "index on disk could not be loaded (it is re-indexed automatically); `absent`: no "
+        "index yet, or none loaded by this gateway so far"
+    )
+    reason: str = Field(default="", description="why it failed to load")
+
+
 class VideoPublic(BaseModel):
     id: str
     title: str
@@ -100,9 +111,17 @@ class VideoPublic(BaseModel):
     webhooks: list[WebhookDeliveryPublic] = Field(
         default_factory=list, description="webhook deliveries (in `GET /v1/videos/{id}` only)"
     )
+    search: SearchStatePublic | None = Field(
+        default=None, description="whether its index can be searched (`GET /v1/videos/{id}` only)"
+    )
 
     @classmethod
-    def of(cls, v: VideoState, deliveries: list[dict[str, Any]] | None = None) -> VideoPublic:
+    def of(
+        cls,
+        v: VideoState,
+        deliveries: list[dict[str, Any]] | None = None,
+        search: dict[str, str] | None = None,
+    ) -> VideoPublic:
         error = JobError(type=v.error_type, message=v.error_message or "") if v.error_type else None
         return cls(
             id=v.id,
@@ -135,6 +154,7 @@ class VideoPublic(BaseModel):
                 )
                 for d in deliveries or []
             ],
+            search=SearchStatePublic(**search) if search else None,  # type: ignore[arg-type]
         )
 
 

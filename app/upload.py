@@ -11,7 +11,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import anyio
 from python_multipart.exceptions import FormParserError
@@ -183,3 +183,29 @@ async def receive_multipart(
     finally:
         if not f.closed:
             f.close()
+
+
+def upload_openapi(url_upload_schema: dict[str, Any]) -> dict[str, Any]:
+    """The upload's two bodies as OpenAPI documents them: a multipart form read by
+    `receive_multipart` (FastAPI cannot see it: the route streams the body itself), or JSON
+    with a URL to fetch."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "title": {"type": "string", "maxLength": 300},
+                            "language": {"type": "string", "example": "en"},
+                            "webhook_url": {"type": "string", "format": "uri", "maxLength": 2000},
+                        },
+                    }
+                },
+                "application/json": {"schema": url_upload_schema},
+            },
+        }
+    }

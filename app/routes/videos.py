@@ -31,8 +31,9 @@ from app.errors import (
 from app.fetch import fetch
 from app.jobs import dispatch, reindex, requeue_failed
 from app.ranges import file_response
+from app.retrieval import search_state
 from app.schemas import ErrorResponse, UrlUpload, VideoList, VideoPatch, VideoPublic
-from app.upload import receive_multipart
+from app.upload import receive_multipart, upload_openapi
 from indexer.catalog import SORTS, BadListing, Outcome
 from indexer.errors import EmptyFile
 
@@ -42,27 +43,7 @@ MAX_JSON_BYTES = 64 * 1024
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
 
 _errors: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 415, 416, 422)
-}
-_upload_body = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "title": {"type": "string", "maxLength": 300},
-                        "language": {"type": "string", "example": "en"},
-                        "webhook_url": {"type": "string", "format": "uri", "maxLength": 2000},
-                    },
-                }
-            },
-            "application/json": {"schema": UrlUpload.model_json_schema()},
-        },
-    }
+    code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 415, 416, 422, 507)
 }
 
 
@@ -106,7 +87,7 @@ def _check_webhook_url(url: str | None) -> str | None:
         202: {"model": VideoPublic, "description": "accepted and queued"},
         **_errors,
     },
-    openapi_extra=_upload_body,
+    openapi_extra=upload_openapi(UrlUpload.model_json_schema()),
 )
 async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -210,9 +191,11 @@ def list_videos(
 @router.get("/{video_id}", response_model=VideoPublic, responses=_errors)
 def get_video(video_id: VideoId, services: ServicesDep) -> VideoPublic:
     """One video: status (queued, processing, ready, failed), progress, error, capabilities,
-    and its webhook deliveries."""
+    its webhook deliveries, and whether its index can be searched."""
     state = services.video(video_id)
-    return VideoPublic.of(state, services.catalog.deliveries(video_id))
+    return VideoPublic.of(
+        state, services.catalog.deliveries(video_id), search_state(services, video_id)
+    )
 
 
 @router.patch("/{video_id}", response_model=VideoPublic, responses=_errors)

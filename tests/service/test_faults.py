@@ -175,6 +175,10 @@ def test_a_damaged_index_is_rebuilt_while_the_library_answers(
             assert r.status_code == 200, r.text
             found = {h["video_id"] for h in r.json()["hits"]}
             assert found and damaged not in found and found <= {ids[0], ids[2]}
+            # the video says why it is not searched (issue 11, must-hold 1)
+            search = client.get(f"/v1/videos/{damaged}").json()["search"]
+            assert search["state"] == "failed" and search["reason"], search
+            assert client.get(f"/v1/videos/{ids[0]}").json()["search"]["state"] == "loaded"
             # the sweep (every 2 s here) re-indexes it; then it answers again
             deadline = time.monotonic() + 300
             while True:
