@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -207,6 +208,10 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     typed = as_storage_error(exc)  # a full data disk is the operator's to fix, and says so
     if isinstance(typed, VidragError):
         return await _on_vidrag(request, typed)
+    if isinstance(exc, DBAPIError):  # a database that is down, locked or damaged
+        log.error("database error: %s", exc)
+        message = f"the catalog database cannot be used: {str(exc.orig)[:200]}"
+        return _for(request, 503, "database_unavailable", message)
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal error (see the gateway's log)")
 

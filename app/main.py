@@ -50,13 +50,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=services.warm_up, name="warm-up", daemon=True).start()
     # before the first request: every unfinished job goes to the broker again (it may have
     # lost its queue); duplicates are harmless, steps are claimed in the database
-    done = await run_in_threadpool(
-        sweep,
-        services.catalog,
-        services.dispatcher,
-        services.settings,
-        startup=services.settings.requeue_on_start,
-    )
+    try:
+        done = await run_in_threadpool(
+            sweep,
+            services.catalog,
+            services.dispatcher,
+            services.settings,
+            startup=services.settings.requeue_on_start,
+        )
+    except Exception:  # a damaged catalog: serve anyway, so /readyz can say what is wrong
+        log.exception("start-up sweep failed; the periodic sweep tries again")
+        done = {"sent": 0, "failed": 0}
     if done["sent"] or done["failed"]:
         log.info(
             "start-up: re-enqueued %(sent)d unfinished job(s), %(failed)d left for later", done

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -24,7 +27,8 @@ def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         services.catalog.ping()
-        checks["database"] = "ok"
+        damage = _integrity(services)
+        checks["database"] = "ok" if damage == "ok" else f"error: damaged: {damage}"
     except Exception as e:  # report, don't raise: this endpoint exists to say what is wrong
         checks["database"] = f"error: {type(e).__name__}: {str(e)[:200]}"
     try:
@@ -52,3 +56,17 @@ def readyz(services: ServicesDep) -> JSONResponse:
         answer_model=services.answerer.model,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
+
+
+_checked: dict[int, tuple[float, str]] = {}
+INTEGRITY_EVERY_S = 30.0  # a page check reads the whole catalog: not on every probe
+
+
+def _integrity(services: Any) -> str:
+    """The catalog's integrity, checked at most every INTEGRITY_EVERY_S per gateway."""
+    key = id(services)
+    at, result = _checked.get(key, (0.0, ""))
+    if time.monotonic() - at > INTEGRITY_EVERY_S or result != "ok":
+        result = services.catalog.integrity()
+        _checked[key] = (time.monotonic(), result)
+    return result
