@@ -17,14 +17,18 @@ from indexer.settings import IndexSettings
 
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
-    type: str
-    text: str | None = None
+    type: str = Field(description="`text` (other parts are ignored)")
+    text: str | None = Field(default=None, description="the text of a `text` part")
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
+    role: Literal["system", "developer", "user", "assistant", "tool"] = Field(
+        description="`system`, `developer`, `user`, `assistant` or `tool`"
+    )
+    content: str | list[ContentPart] | None = Field(
+        default=None, description="text, or a list of content parts"
+    )
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -38,8 +42,14 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     model: str = Field(examples=["extractive"], description="an id from `GET /v1/models`")
-    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
-    stream: StrictBool = False
+    messages: list[ChatMessage] = Field(
+        description="the conversation; the last user message is the question",
+        min_length=1,
+        max_length=200,
+    )
+    stream: StrictBool = Field(
+        default=False, description="true: OpenAI's streamed chunks, then `data: [DONE]`"
+    )
     video_ids: list[str] | None = Field(
         default=None,
         max_length=500,
@@ -54,54 +64,58 @@ class ChatCompletionRequest(BaseModel):
 
 
 class ModelCard(BaseModel):
-    id: str
-    object: Literal["model"] = "model"
-    created: int
-    owned_by: str = "vidrag"
+    id: str = Field(description="the model: `extractive`, or the configured language model")
+    object: Literal["model"] = Field(default="model", description="always `model`")
+    created: int = Field(description="Unix time the gateway started")
+    owned_by: str = Field(default="vidrag", description="always `vidrag`")
 
 
 class ModelList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[ModelCard]
+    object: Literal["list"] = Field(default="list", description="always `list`")
+    data: list[ModelCard] = Field(description="the models (answer modes)")
 
 
 class ChatCitation(BaseModel):
     """A cited clip (vidrag extension): which video and which span the answer used."""
 
-    video_id: str
-    title: str
-    start_s: float
-    end_s: float
+    video_id: str = Field(description="the cited video")
+    title: str = Field(description="its title")
+    start_s: float = Field(description="clip start, seconds")
+    end_s: float = Field(description="clip end, seconds")
     mark: str = Field(description="the `[hh:mm:ss]` mark that stands for it in the text")
 
 
 class AssistantMessage(BaseModel):
-    role: Literal["assistant"] = "assistant"
-    content: str
+    role: Literal["assistant"] = Field(default="assistant", description="always `assistant`")
+    content: str = Field(description="the answer text, with `[hh:mm:ss]` citation marks")
 
 
 class Choice(BaseModel):
-    index: int = 0
-    message: AssistantMessage
-    finish_reason: Literal["stop", "length"] = "stop"
+    index: int = Field(default=0, description="always 0")
+    message: AssistantMessage = Field(description="the answer")
+    finish_reason: Literal["stop", "length"] = Field(
+        default="stop", description="`stop`, or `length` when cut at max tokens"
+    )
 
 
 class Usage(BaseModel):
     """Token counts: the LMM server's, or for extractive answers the gateway's estimate (on the
     high side: see `app.answer.tokens`)."""
 
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
+    prompt_tokens: int = Field(description="tokens in the prompt")
+    completion_tokens: int = Field(description="tokens in the answer")
+    total_tokens: int = Field(description="their sum")
 
 
 class ChatCompletion(BaseModel):
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[Choice]
-    usage: Usage
+    id: str = Field(description="this completion's id")
+    object: Literal["chat.completion"] = Field(
+        default="chat.completion", description="always `chat.completion`"
+    )
+    created: int = Field(description="Unix time of the answer")
+    model: str = Field(description="the model (answer mode) that answered")
+    choices: list[Choice] = Field(description="one choice: the answer")
+    usage: Usage = Field(description="tokens, as OpenAI counts them")
     citations: list[ChatCitation] = Field(description="vidrag extension: the clips cited")
     hits: list[dict[str, Any]] = Field(description="vidrag extension: the clips retrieved")
 

@@ -3,181 +3,47 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
-from indexer.catalog import VideoState
 from indexer.settings import IndexSettings
 
 
 class ErrorBody(BaseModel):
-    type: str
-    message: str
-    code: int
+    type: str = Field(description="a stable name to match on, e.g. `not_a_video`")
+    message: str = Field(description="what went wrong, for people")
+    code: int = Field(description="the HTTP status")
 
 
 class ErrorResponse(BaseModel):
-    error: ErrorBody
+    error: ErrorBody = Field(description="the error")
 
 
-class _Request(BaseModel):
+class StrictBody(BaseModel):
     # a misspelt field is an error, not silently ignored
     model_config = ConfigDict(extra="forbid")
 
 
-# --- videos --------------------------------------------------------------------------------------
-class UrlUpload(_Request):
-    url: str = Field(max_length=4096, examples=["https://example.org/lecture.mp4"])
-    title: str | None = Field(default=None, max_length=300)
-    language: str | None = Field(default=None, max_length=16)
-    webhook_url: str | None = Field(
-        default=None,
-        max_length=2000,
-        description="POSTed a signed `video.ready` or `video.failed` event when indexing ends",
-    )
-
-
-class ProgressPublic(BaseModel):
-    stage: str
-    percent: float
-    parts_done: int
-    parts_total: int
-
-
-class JobError(BaseModel):
-    type: str
-    message: str
-
-
 class CapabilityPublic(BaseModel):
-    ok: bool
-    backend: str = ""
-    model: str = ""
-    reason: str = ""
-
-
-def _utc(t: datetime | None) -> Any:
-    """The catalog stores UTC; SQLite hands it back without a zone, so say which it is (the
-    schema promises RFC 3339 `date-time`, which needs one)."""
-    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
-
-
-class WebhookDeliveryPublic(BaseModel):
-    """One webhook POST of a finished job to one URL, and where it stands."""
-
-    id: int
-    event: Literal["ready", "failed"]
-    url: str
-    status: Literal["pending", "delivered", "failed"]
-    attempts: int
-    response_code: int | None
-    last_error: str | None
-    next_attempt_at: datetime | None
-    delivered_at: datetime | None
-
-
-class SearchStatePublic(BaseModel):
-    """Whether this gateway can search the video's index now."""
-
-    state: Literal["loaded", "loading", "failed", "absent"] = Field(
-        description="`loaded`: searchable; `loading`: its index is being read; `failed`: its "
-        "index on disk could not be loaded (it is re-indexed automatically); `absent`: no "
-        "index yet, or none loaded by this gateway so far"
+    ok: bool = Field(description="whether this capability ran (or can run here)")
+    backend: str = Field(
+        default="", description="the backend that ran, e.g. `faster-whisper`, `rapidocr`"
     )
-    reason: str = Field(default="", description="why it failed to load")
-
-
-class VideoPublic(BaseModel):
-    id: str
-    title: str
-    filename: str
-    status: Literal["queued", "processing", "ready", "failed"]
-    progress: ProgressPublic
-    duration_s: float
-    size_bytes: int
-    language: str | None
-    error: JobError | None
-    capabilities: dict[str, CapabilityPublic]
-    clip_count: int
-    media: dict[str, Any]
-    attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    updated_at: datetime
-    media_url: str
-    webhooks: list[WebhookDeliveryPublic] = Field(
-        default_factory=list, description="webhook deliveries (in `GET /v1/videos/{id}` only)"
+    model: str = Field(default="", description="the model it used")
+    reason: str = Field(
+        default="", description="why it is off, or why a preferred model was passed over"
     )
-    search: SearchStatePublic | None = Field(
-        default=None, description="whether its index can be searched (`GET /v1/videos/{id}` only)"
-    )
-
-    @classmethod
-    def of(
-        cls,
-        v: VideoState,
-        deliveries: list[dict[str, Any]] | None = None,
-        search: dict[str, str] | None = None,
-    ) -> VideoPublic:
-        error = JobError(type=v.error_type, message=v.error_message or "") if v.error_type else None
-        return cls(
-            id=v.id,
-            title=v.title,
-            filename=v.filename,
-            status=v.status,  # type: ignore[arg-type]
-            progress=ProgressPublic(
-                stage=v.stage, percent=v.percent, parts_done=v.parts_done, parts_total=v.parts_total
-            ),
-            duration_s=v.duration_s,
-            size_bytes=v.size_bytes,
-            language=v.language,
-            error=error,
-            capabilities={k: CapabilityPublic(**c) for k, c in v.capabilities.items()},
-            clip_count=v.clip_count,
-            media=v.media,
-            attempts=v.attempts,
-            created_at=_utc(v.created_at),
-            started_at=_utc(v.started_at),
-            finished_at=_utc(v.finished_at),
-            updated_at=_utc(v.updated_at),
-            media_url=f"/v1/videos/{v.id}/media",
-            webhooks=[
-                WebhookDeliveryPublic(
-                    **{
-                        **d,
-                        "next_attempt_at": _utc(d["next_attempt_at"]),
-                        "delivered_at": _utc(d["delivered_at"]),
-                    }
-                )
-                for d in deliveries or []
-            ],
-            search=SearchStatePublic(**search) if search else None,  # type: ignore[arg-type]
-        )
-
-
-class VideoList(BaseModel):
-    videos: list[VideoPublic]
-    total: int = Field(description="videos under the filters, on every page")
-    limit: int
-    offset: int
-    next_cursor: str | None = Field(
-        default=None, description="pass as `cursor` for the next page; null on the last one"
-    )
-
-
-class VideoPatch(_Request):
-    title: str = Field(min_length=1, max_length=300, examples=["Lecture 3: sorting"])
 
 
 # --- search and ask ------------------------------------------------------------------------------
 class EvidencePublic(BaseModel):
-    modality: Literal["speech", "ocr", "objects", "visual"]
-    text: str
-    start_s: float
-    end_s: float
+    modality: Literal["speech", "ocr", "objects", "visual"] = Field(
+        description="`speech`, `ocr` (on-screen text), `objects` or `visual`"
+    )
+    text: str = Field(description="what was said, shown or seen")
+    start_s: float = Field(description="when it starts, seconds")
+    end_s: float = Field(description="when it ends, seconds")
 
 
 def clip_urls(video_id: str, start_s: float, end_s: float) -> dict[str, str]:
@@ -191,13 +57,15 @@ def clip_urls(video_id: str, start_s: float, end_s: float) -> dict[str, str]:
 
 
 class HitPublic(BaseModel):
-    video_id: str
-    title: str
-    clip_index: int
-    start_s: float
-    end_s: float
-    score: float
-    evidence: list[EvidencePublic]
+    video_id: str = Field(description="the video")
+    title: str = Field(description="its title")
+    clip_index: int = Field(description="the clip's index in the video")
+    start_s: float = Field(description="clip start, seconds")
+    end_s: float = Field(description="clip end, seconds")
+    score: float = Field(
+        description="fused rank score (higher is better; comparable within one search)"
+    )
+    evidence: list[EvidencePublic] = Field(description="what the clip holds, per modality")
     clip_url: str = Field(description="the video's media URL with `#t=start,end` for this clip")
     thumbnail_url: str = Field(description="a JPEG frame from the middle of the clip")
 
@@ -237,7 +105,7 @@ TOP_K: Any = Field(
 )
 
 
-class SearchRequest(_Request):
+class SearchRequest(StrictBody):
     query: str = Field(
         max_length=2000,
         examples=["the secret code on the whiteboard"],
@@ -249,11 +117,11 @@ class SearchRequest(_Request):
 
 
 class SearchResponse(BaseModel):
-    hits: list[HitPublic]
-    timings_ms: dict[str, float]
+    hits: list[HitPublic] = Field(description="the clips found, best first")
+    timings_ms: dict[str, float] = Field(description="milliseconds spent per step")
 
 
-class AskRequest(_Request):
+class AskRequest(StrictBody):
     question: str = Field(
         max_length=2000,
         examples=["What is said about the budget?"],
@@ -262,33 +130,54 @@ class AskRequest(_Request):
     )
     video_ids: list[str] | None = VIDEO_IDS
     top_k: ClipCount | None = TOP_K
-    stream: StrictBool = False  # 0.0 or "yes" is not a choice between SSE and JSON
+    stream: StrictBool = Field(
+        default=False,
+        description="true: answer as server-sent events (`hits`, `delta`, `done`, `error`)",
+    )  # 0.0 or "yes" is not a choice between SSE and JSON
 
 
 class Citation(BaseModel):
-    video_id: str
-    start_s: float
-    end_s: float
+    video_id: str = Field(description="the cited video")
+    start_s: float = Field(description="clip start, seconds")
+    end_s: float = Field(description="clip end, seconds")
 
 
 class AskResponse(BaseModel):
-    answer: str
-    citations: list[Citation]
-    hits: list[HitPublic]
-    model: str  # the LMM's name, or "extractive"
-    timings_ms: dict[str, float]
-    dropped_citations: int = 0  # times the model cited outside every retrieved clip
-    degraded: str | None = None  # why the answer fell back to extractive, when it did
+    answer: str = Field(
+        description="the answer, with `[hh:mm:ss]` marks citing the clips it rests on"
+    )
+    citations: list[Citation] = Field(
+        description="the cited clips, each one of the retrieved `hits`"
+    )
+    hits: list[HitPublic] = Field(description="the clips retrieved for the question, best first")
+    model: str = Field(description="the language model that answered, or `extractive`")
+    timings_ms: dict[str, float] = Field(
+        description="milliseconds spent: `retrieve`, `first_token`, `total`"
+    )
+    dropped_citations: int = Field(
+        default=0, description="citations the model made outside every retrieved clip (removed)"
+    )  # times the model cited outside every retrieved clip
+    degraded: str | None = Field(
+        default=None, description="why the answer fell back to extractive quotes, when it did"
+    )  # why the answer fell back to extractive, when it did
 
 
 # --- health --------------------------------------------------------------------------------------
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok"] = Field(default="ok", description="always `ok`: the process answers")
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "not_ready"]
-    mode: Literal["embedded", "distributed"]
-    checks: dict[str, str]
-    capabilities: dict[str, CapabilityPublic]
-    answer_model: str
+    status: Literal["ready", "not_ready"] = Field(description="`ready`: it can serve")
+    mode: Literal["embedded", "distributed"] = Field(
+        description="`embedded` (one machine) or `distributed`"
+    )
+    checks: dict[str, str] = Field(
+        description="each check and its result: database, broker, disk, search index"
+    )
+    capabilities: dict[str, CapabilityPublic] = Field(
+        description="what this gateway can run, per kind"
+    )
+    answer_model: str = Field(
+        description="what answers questions: a language model, or `extractive`"
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from app.schemas import VideoPublic
+from app.schemas_videos import VideoPublic
 from indexer.catalog import FAILED, READY, Catalog
 from indexer.service_settings import ServiceSettings
 

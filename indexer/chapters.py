@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from indexer.types import ClipDoc
 
@@ -34,9 +34,9 @@ _STOP = frozenset(_STOP_WORDS.split(" "))
 
 
 class Chapter(BaseModel):
-    title: str
-    start_s: float
-    end_s: float
+    title: str = Field(description="a few words naming the chapter")
+    start_s: float = Field(description="where it starts, seconds from the video's start")
+    end_s: float = Field(description="where it ends, seconds (the next chapter's start)")
 
 
 def _bag(doc: ClipDoc) -> Counter[str]:

@@ -26,20 +26,24 @@ Track = Literal["speech", "ocr"]
 class Cue(BaseModel):
     """One timed line of the transcript or the on-screen text track."""
 
-    start_s: float
-    end_s: float
-    text: str
-    language: str | None = None
-    words: list[dict[str, float | str | None]] = Field(default_factory=list)
+    start_s: float = Field(description="cue start, seconds")
+    end_s: float = Field(description="cue end, seconds")
+    text: str = Field(description="what was said or shown")
+    language: str | None = Field(
+        default=None, description="the language it was recognised in (speech)"
+    )
+    words: list[dict[str, float | str | None]] = Field(
+        description="each word with its `start_s`, `end_s` (speech)", default_factory=list
+    )
 
 
 class TranscriptDoc(BaseModel):
-    video_id: str
-    track: Track
-    language: str | None  # the language most of the speech was recognised in
-    backend: str
-    model: str
-    cues: list[Cue]
+    video_id: str = Field(description="the video")
+    track: Track = Field(description="`speech` or `ocr` (on-screen text)")
+    language: str | None = Field(description="the language most of the speech was in")
+    backend: str = Field(description="the backend that made it")
+    model: str = Field(description="its model")
+    cues: list[Cue] = Field(description="timed lines, in time order")
 
 
 def _parts(store: ArtifactStore) -> list[ArtifactStore]:

@@ -34,7 +34,19 @@ _errors: dict[int | str, dict[str, Any]] = {
     responses={200: {"content": {"text/event-stream": {}}}, **_errors},
 )
 async def ask(body: AskRequest, services: ServicesDep) -> Any:
-    """Answer `question` from the indexed videos (or `video_ids`), citing the clips used."""
+    """Answer `question` from the indexed videos (or `video_ids`), citing the clips used.
+
+    With `"stream": true` the answer comes as server-sent events (`text/event-stream`):
+
+    - `hits`: `{"hits": [...]}`, the retrieved clips (as in `POST /v1/search`), first;
+    - `delta`: `{"text": "..."}`, the next piece of the answer;
+    - `reset`: `{"reason": "..."}`, the language model failed after it began: forget the
+      deltas so far; an extractive answer follows as new deltas;
+    - `done`: the whole answer, last: `answer`, `citations`, `dropped_citations`, `model`,
+      `timings_ms`, and with a language model `usage`, `finish_reason`, `prompt`; `degraded`
+      says why the answer is extractive when a configured model could not answer.
+
+    Retrieval errors come before the stream starts, as ordinary 4xx responses."""
     started = time.perf_counter()
     # retrieval runs before any byte is sent, so its errors are ordinary 4xx even when streaming;
     # it is CPU work (embedding, FAISS), so it runs off the event loop

@@ -17,6 +17,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", response_model=Health)
 def healthz() -> Health:
+    """The process answers (liveness); `/readyz` says whether it can serve."""
     return Health()
 
 

@@ -30,13 +30,15 @@ MEDIA_TYPES = {"vtt": "text/vtt; charset=utf-8", "srt": "application/x-subrip; c
 
 
 class ChaptersPublic(BaseModel):
-    video_id: str
+    video_id: str = Field(description="the video")
     source: Literal["offline", "lmm"] = Field(
         description="how the chapters were made: `offline` = topic shifts in speech and "
         "on-screen text between scene-snapped clips; `lmm` = the same chapters, titled by the "
         "configured language model"
     )
-    chapters: list[chaptering.Chapter]
+    chapters: list[chaptering.Chapter] = Field(
+        description="chapters in time order, covering the video without gaps"
+    )
     summary: str | None = Field(
         default=None, description="a few sentences about the whole video (language model only)"
     )

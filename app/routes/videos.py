@@ -32,7 +32,8 @@ from app.fetch import fetch
 from app.jobs import dispatch, reindex, requeue_failed
 from app.ranges import file_response
 from app.retrieval import search_state
-from app.schemas import ErrorResponse, UrlUpload, VideoList, VideoPatch, VideoPublic
+from app.schemas import ErrorResponse
+from app.schemas_videos import UrlUpload, VideoList, VideoPatch, VideoPublic
 from app.upload import receive_multipart, upload_openapi
 from indexer.catalog import SORTS, BadListing, Outcome
 from indexer.errors import EmptyFile
@@ -90,6 +91,9 @@ def _check_webhook_url(url: str | None) -> str | None:
     openapi_extra=upload_openapi(UrlUpload.model_json_schema()),
 )
 async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
+    """Add a video: a multipart form with `file` (and `title`, `language`, `webhook_url`), or
+    JSON with a `url` to fetch. It is checked (probed) before the answer, so bad media is a
+    4xx with its own type; good media is queued for indexing (202)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     settings = services.settings
     if ctype == "multipart/form-data":
