@@ -8,6 +8,7 @@ import logging
 import shutil
 import threading
 import time
+from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from app.errors import InvalidApiKey, MissingApiKey
 from app.jobs import Dispatcher
 from app.settings import AppSettings
-from indexer.catalog import Catalog, VideoState
+from indexer.catalog import DEFAULT_TENANT, Catalog, VideoState
 from indexer.errors import VideoNotFound
 from indexer.extractors import Extractors
 from indexer.store import ArtifactStore, Library
@@ -97,8 +98,9 @@ class Services:
                     p.unlink(missing_ok=True)
 
     def video(self, video_id: str) -> VideoState:
+        """The video, if it is the current tenant's (another tenant's is as good as absent)."""
         state = self.catalog.get(video_id)
-        if state is None:
+        if state is None or state.tenant != current_tenant():
             raise VideoNotFound(f"no video {video_id!r}")
         return state
 
@@ -122,15 +124,26 @@ def _media_request(request: Request) -> bool:
     return request.method in ("GET", "HEAD") and (path.endswith("/media") or "/frames/" in path)
 
 
-def require_api_key(
+_tenant: ContextVar[str] = ContextVar("vidrag_tenant", default=DEFAULT_TENANT)
+
+
+def current_tenant() -> str:
+    """The tenant of the request being served (set by `require_api_key`)."""
+    return _tenant.get()
+
+
+async def require_api_key(
     services: ServicesDep,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """With VIDRAG_API_KEYS set, `/v1/*` needs `Authorization: Bearer <one of them>` (or, for
-    the media and frame URLs a player loads, `?api_key=`). Every key is compared in constant
-    time, so timing reveals nothing about which matched."""
-    keys = services.settings.api_keys
+    the media and frame URLs a player loads, `?api_key=`), and the key's tenant is the
+    request's. Every key is compared in constant time, so timing reveals nothing about which
+    matched. Async on purpose: the tenant is set in the request's own context, which the
+    route (also one run in the thread pool) then sees."""
+    _tenant.set(DEFAULT_TENANT)
+    keys = services.settings.key_tenants()
     if not keys:
         return
     challenge = {"WWW-Authenticate": "Bearer"}
@@ -140,11 +153,13 @@ def require_api_key(
     if not token:
         raise MissingApiKey("this endpoint needs `Authorization: Bearer <api key>`", challenge)
     given = token.encode("utf-8", "replace")
-    ok = False
-    for key in keys:
-        ok |= hmac.compare_digest(given, key.encode("utf-8"))
-    if not ok:
+    tenant = None
+    for key, owner in keys:
+        if hmac.compare_digest(given, key) and tenant is None:
+            tenant = owner
+    if tenant is None:
         raise InvalidApiKey("the API key is not valid", challenge)
+    _tenant.set(tenant)
 
 
 def valid_video_id(video_id: str) -> str:

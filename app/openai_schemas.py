@@ -40,7 +40,22 @@ class ChatCompletionRequest(BaseModel):
     """What `client.chat.completions.create(...)` sends; the question is the last user message.
     Pass `extra_body={"video_ids": [...], "top_k": 5}` to choose what is searched."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "extractive",
+                    "messages": [
+                        {"role": "system", "content": "Answer briefly."},
+                        {"role": "user", "content": "What is said about the budget?"},
+                    ],
+                    "stream": False,
+                    "top_k": 5,
+                }
+            ]
+        },
+    )
     model: str = Field(examples=["extractive"], description="an id from `GET /v1/models`")
     messages: list[ChatMessage] = Field(
         description="the conversation; the last user message is the question",
@@ -94,7 +109,7 @@ class Choice(BaseModel):
     index: int = Field(default=0, description="always 0")
     message: AssistantMessage = Field(description="the answer")
     finish_reason: Literal["stop", "length"] = Field(
-        default="stop", description="`stop`, or `length` when cut at max tokens"
+        default="stop", description="always `stop` here (`POST /v1/ask` reports `length`)"
     )
 
 
@@ -115,9 +130,13 @@ class ChatCompletion(BaseModel):
     created: int = Field(description="Unix time of the answer")
     model: str = Field(description="the model (answer mode) that answered")
     choices: list[Choice] = Field(description="one choice: the answer")
-    usage: Usage = Field(description="tokens, as OpenAI counts them")
+    usage: Usage = Field(
+        description="token counts: the language model server's, else the gateway's estimate"
+    )
     citations: list[ChatCitation] = Field(description="vidrag extension: the clips cited")
-    hits: list[dict[str, Any]] = Field(description="vidrag extension: the clips retrieved")
+    hits: list[dict[str, Any]] = Field(
+        description="vidrag extension: the clips retrieved, best first (as in `POST /v1/search`)"
+    )
 
 
 class OpenAIErrorBody(BaseModel):

@@ -3,7 +3,7 @@ says which exist and are ready), run the indexer's Searcher, and shape its hits.
 
 from __future__ import annotations
 
-from app.deps import Services, valid_video_id
+from app.deps import Services, current_tenant, valid_video_id
 from app.errors import InvalidTopK
 from app.schemas import EvidencePublic, HitPublic, clip_urls, is_blank
 from indexer.catalog import READY
@@ -24,12 +24,13 @@ def scope(services: Services, video_ids: list[str] | None) -> list[str]:
     """The ready videos to search: all of them, or the requested ones after checking that each
     exists (404) and is ready (409). Deleted videos are gone from the database first, so they
     are never searched even while their files are being removed."""
+    tenant = current_tenant()
     if video_ids is None:
-        return services.catalog.ids_with_status(READY)
+        return services.catalog.ids_with_status(READY, tenant=tenant)
     if not video_ids:
         raise InvalidQuery("video_ids is empty: leave it out to search every video")
     wanted = list(dict.fromkeys(valid_video_id(v) for v in video_ids))
-    status = services.catalog.statuses(wanted)
+    status = services.catalog.statuses(wanted, tenant=tenant)  # another's is as if absent
     missing = [v for v in wanted if v not in status]
     if missing:
         raise VideoNotFound(f"no video {missing[0]!r}")

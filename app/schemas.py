@@ -59,7 +59,7 @@ def clip_urls(video_id: str, start_s: float, end_s: float) -> dict[str, str]:
 class HitPublic(BaseModel):
     video_id: str = Field(description="the video")
     title: str = Field(description="its title")
-    clip_index: int = Field(description="the clip's index in the video")
+    clip_index: int = Field(description="the clip's position in its video, from 0, in time order")
     start_s: float = Field(description="clip start, seconds")
     end_s: float = Field(description="clip end, seconds")
     score: float = Field(
@@ -106,6 +106,9 @@ TOP_K: Any = Field(
 
 
 class SearchRequest(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"query": "the secret code on the whiteboard", "top_k": 5}]}
+    )
     query: str = Field(
         max_length=2000,
         examples=["the secret code on the whiteboard"],
@@ -122,6 +125,11 @@ class SearchResponse(BaseModel):
 
 
 class AskRequest(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"question": "What is said about the budget?", "top_k": 5, "stream": False}]
+        }
+    )
     question: str = Field(
         max_length=2000,
         examples=["What is said about the budget?"],
@@ -132,7 +140,8 @@ class AskRequest(StrictBody):
     top_k: ClipCount | None = TOP_K
     stream: StrictBool = Field(
         default=False,
-        description="true: answer as server-sent events (`hits`, `delta`, `done`, `error`)",
+        description="true: answer as server-sent events (`hits`, `delta`, `reset`, `done`; "
+        "see the operation); false: one JSON `AskResponse`",
     )  # 0.0 or "yes" is not a choice between SSE and JSON
 
 
@@ -152,13 +161,16 @@ class AskResponse(BaseModel):
     hits: list[HitPublic] = Field(description="the clips retrieved for the question, best first")
     model: str = Field(description="the language model that answered, or `extractive`")
     timings_ms: dict[str, float] = Field(
-        description="milliseconds spent: `retrieve`, `first_token`, `total`"
+        description="milliseconds spent: `retrieve`, `first_token`, `total` (and `prompt` when "
+        "a language model was asked)"
     )
     dropped_citations: int = Field(
         default=0, description="citations the model made outside every retrieved clip (removed)"
     )  # times the model cited outside every retrieved clip
     degraded: str | None = Field(
-        default=None, description="why the answer fell back to extractive quotes, when it did"
+        default=None,
+        description="why the answer is extractive for want of a working language model: "
+        "`no_lmm_configured`, or `<error type>: <message>` when it failed; null otherwise",
     )  # why the answer fell back to extractive, when it did
 
 

@@ -6,20 +6,48 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas import CapabilityPublic, StrictBody
 from indexer.catalog import VideoState
 
 
 class UrlUpload(StrictBody):
-    url: str = Field(max_length=4096, examples=["https://example.org/lecture.mp4"])
-    title: str | None = Field(default=None, max_length=300)
-    language: str | None = Field(default=None, max_length=16)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://example.org/lecture.mp4",
+                    "title": "Lecture 3: sorting",
+                    "language": "en",
+                    "webhook_url": "https://example.org/hooks/vidrag",
+                }
+            ]
+        }
+    )
+    url: str = Field(
+        max_length=4096,
+        examples=["https://example.org/lecture.mp4"],
+        description="an http(s) URL of the video file to download; redirects are followed, and "
+        "every hop must resolve to a public address (unless `VIDRAG_FETCH__ALLOW_PRIVATE`)",
+    )
+    title: str | None = Field(
+        default=None,
+        max_length=300,
+        description="the video's title (printable characters); null: the URL's file "
+        "name without its extension",
+    )
+    language: str | None = Field(
+        default=None,
+        max_length=16,
+        description="the spoken language as a code such as `en` or `pt-BR`, passed to speech "
+        "recognition; null: the server's default, else detected from the audio",
+    )
     webhook_url: str | None = Field(
         default=None,
         max_length=2000,
-        description="POSTed a signed `video.ready` or `video.failed` event when indexing ends",
+        description="an http(s) URL POSTed a signed `video.ready` or `video.failed` event when "
+        "indexing ends; null: no webhook",
     )
 
 
@@ -152,6 +180,7 @@ class VideoList(BaseModel):
 
 
 class VideoPatch(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"title": "Lecture 3: sorting"}]})
     title: str = Field(
         description="the new title", min_length=1, max_length=300, examples=["Lecture 3: sorting"]
     )

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import NoDecode
 
 from app.answer.settings import LMMSettings
-from indexer.catalog import ServiceSettings
+from indexer.catalog import DEFAULT_TENANT, ServiceSettings
 
 
 class FetchSettings(BaseModel):
@@ -29,7 +29,9 @@ class AppSettings(ServiceSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    # empty: no auth; otherwise any of these keys as `Authorization: Bearer <key>`
+    # empty: no auth; otherwise any of these keys as `Authorization: Bearer <key>`. A key
+    # written `tenant:key` belongs to that tenant, which sees only its own videos; a key without
+    # one belongs to the tenant `default`
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_upload_bytes: int = 4 * 1024**3
     max_field_bytes: int = 4096  # title, language: small text fields of the upload form
@@ -45,6 +47,16 @@ class AppSettings(ServiceSettings):
     # load the query embedders in the background at start, so the first search is not slow
     warm_up: bool = True
     log_json: bool = False  # one JSON object per log line (with the request id)
+
+    def key_tenants(self) -> list[tuple[bytes, str]]:
+        """(key, tenant) of each API key."""
+        out = []
+        for entry in self.api_keys:
+            tenant, sep, key = entry.partition(":")
+            if not sep or not tenant or not key:
+                tenant, key = DEFAULT_TENANT, entry
+            out.append((key.encode("utf-8"), tenant))
+        return out
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -198,10 +198,31 @@ def upload_openapi(url_upload_schema: dict[str, Any]) -> dict[str, Any]:
                         "type": "object",
                         "required": ["file"],
                         "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "title": {"type": "string", "maxLength": 300},
-                            "language": {"type": "string", "example": "en"},
-                            "webhook_url": {"type": "string", "format": "uri", "maxLength": 2000},
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "the video file (any format ffmpeg reads)",
+                            },
+                            "title": {
+                                "type": "string",
+                                "maxLength": 300,
+                                "description": "the video's title (printable characters); "
+                                "left out: the file name without its extension",
+                            },
+                            "language": {
+                                "type": "string",
+                                "example": "en",
+                                "description": "the spoken language as a code such as `en` or "
+                                "`pt-BR`, passed to speech recognition; left out: the "
+                                "server's default, else detected from the audio",
+                            },
+                            "webhook_url": {
+                                "type": "string",
+                                "format": "uri",
+                                "maxLength": 2000,
+                                "description": "an http(s) URL POSTed a signed `video.ready` or "
+                                "`video.failed` event when indexing ends",
+                            },
                         },
                     }
                 },

@@ -30,6 +30,7 @@ class VideoManifest(BaseModel):
     media: MediaInfo
     created_at: datetime
     language: str | None = None  # the uploader's language for speech; None: detect per part
+    tenant: str = "default"  # whose video it is (the uploader's API key's tenant)
     parts: list[tuple[float, float]] = Field(default_factory=list)
     capabilities: dict[str, Capability] = Field(default_factory=dict)
     clip_count: int = 0

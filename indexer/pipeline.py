@@ -64,6 +64,7 @@ class Indexer:
         filename: str | None = None,
         move: bool = True,
         language: str | None = None,
+        tenant: str = "default",
     ) -> VideoManifest:
         """Validate `source` and place it in the library; the same bytes again return the
         existing video. Raises a MediaError subclass for anything we cannot index, leaving
@@ -72,7 +73,7 @@ class Indexer:
         filename = Path(filename or source.name).name
         info = media.probe(source, self.settings.media)
         sha = sha256_file(source)
-        vid = video_id_for(sha)
+        vid = video_id_for(sha, tenant)
         store = library.store(vid)
         if store.exists("video.json"):
             if move:
@@ -98,6 +99,7 @@ class Indexer:
                 media=info,
                 created_at=datetime.now(UTC),
                 language=language,
+                tenant=tenant,
             )
             ArtifactStore(staging).write_json("video.json", manifest)
             try:

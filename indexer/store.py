@@ -114,9 +114,18 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def video_id_for(sha256: str) -> str:
-    """Content-addressed ids: the same bytes always get the same id (dedupe for free)."""
-    return sha256[:16]
+def content_key(sha256: str, tenant: str | None = None) -> str:
+    """The file's hash as seen by one tenant: itself for the default tenant (the ids of videos
+    made before tenants stay what they were), else a hash of tenant and content, so the same
+    bytes are one video per tenant and a tenant cannot learn another's by uploading them."""
+    if tenant is None or tenant == "default":
+        return sha256
+    return hashlib.sha256(f"{tenant}\0{sha256}".encode()).hexdigest()
+
+
+def video_id_for(sha256: str, tenant: str | None = None) -> str:
+    """Content-addressed ids: the same bytes always get the same id in a tenant (dedupe)."""
+    return content_key(sha256, tenant)[:16]
 
 
 class Library:

@@ -36,17 +36,30 @@ _errors: dict[int | str, dict[str, Any]] = {
 async def ask(body: AskRequest, services: ServicesDep) -> Any:
     """Answer `question` from the indexed videos (or `video_ids`), citing the clips used.
 
-    With `"stream": true` the answer comes as server-sent events (`text/event-stream`):
+    With `"stream": false` (the default) the answer is one JSON `AskResponse`. With
+    `"stream": true` it comes as server-sent events (`text/event-stream`), each
+    `event: <name>` then `data: <one JSON object>`:
 
-    - `hits`: `{"hits": [...]}`, the retrieved clips (as in `POST /v1/search`), first;
-    - `delta`: `{"text": "..."}`, the next piece of the answer;
-    - `reset`: `{"reason": "..."}`, the language model failed after it began: forget the
-      deltas so far; an extractive answer follows as new deltas;
-    - `done`: the whole answer, last: `answer`, `citations`, `dropped_citations`, `model`,
-      `timings_ms`, and with a language model `usage`, `finish_reason`, `prompt`; `degraded`
-      says why the answer is extractive when a configured model could not answer.
+    - `hits`: `{"hits": [...]}`, always first and exactly once: the retrieved clips, best
+      first, each as in `POST /v1/search` (an empty list when nothing matched);
+    - `delta`: `{"text": "..."}`, the next piece of the answer text; zero or more;
+    - `reset`: `{"reason": "<error type>: <message>"}`, only when the language model failed
+      after some of its text was sent: discard the deltas so far; an extractive answer follows
+      as new deltas;
+    - `done`: always last and exactly once: `answer` (the whole text), `citations`
+      (`video_id`, `start_s`, `end_s`), `dropped_citations`, `model` (the language model, or
+      `extractive`), `timings_ms` (milliseconds: `retrieve`, `first_token`, `total`, and
+      `prompt` when a model was asked); `degraded` when the answer is extractive for want of a
+      working language model (`no_lmm_configured`, or `<error type>: <message>` when it
+      failed); from a language model also `usage` (`prompt_tokens`,
+      `completion_tokens`, `total_tokens`, `estimated`), `finish_reason` (`stop`, or `length`
+      when cut at max tokens), `prompt` (`clips`, `images`, `estimated_tokens`,
+      `context_tokens`) and, when the request had to be adapted to be accepted, `adapted`.
 
-    Retrieval errors come before the stream starts, as ordinary 4xx responses."""
+    There is no `error` event: a language model that fails is answered around (`reset`, then
+    an extractive answer, `degraded` in `done`), and request errors (unknown or unready video,
+    bad `top_k`, blank question) come before the stream starts, as ordinary 4xx JSON errors. A
+    stream that ends without `done` was cut off (connection lost or server fault)."""
     started = time.perf_counter()
     # retrieval runs before any byte is sent, so its errors are ordinary 4xx even when streaming;
     # it is CPU work (embedding, FAISS), so it runs off the event loop

@@ -124,7 +124,27 @@ def _usage(reported: Mapping[str, Any] | None, question: str, hits: list[Any], t
 
 @router.post("/chat/completions", response_model=ChatCompletion, responses=_errors)
 async def chat_completions(body: ChatCompletionRequest, services: ServicesDep) -> Any:
-    """Answer the last user message from the indexed videos (or `video_ids`), citing clips."""
+    """Answer the last user message from the indexed videos (or `video_ids`), citing clips.
+
+    `model` is an answer mode from `GET /v1/models`. Without `stream` the answer is one
+    `ChatCompletion`, with vidrag's `citations` and `hits` beside OpenAI's fields.
+
+    With `"stream": true` the answer comes as server-sent events in OpenAI's format: unnamed
+    `data: <chunk>` lines, each chunk an object `chat.completion.chunk` with `id`, `created`,
+    `model` and one choice (`index` 0, `delta`, `finish_reason`):
+
+    - first a chunk whose `delta` is `{"role": "assistant", "content": ""}`;
+    - then chunks whose `delta` is `{"content": "..."}`, the answer text piece by piece (when
+      the language model fails mid-answer, a visible `[the language model failed: ...]` line,
+      then the extractive answer; when the answer cites no `[hh:mm:ss]` mark, a last
+      `Sources: ...` line with one mark per cited clip);
+    - then a chunk with an empty `delta`, `finish_reason` `stop`, and vidrag's extension
+      fields `citations` (as in `ChatCompletion`: `video_id`, `title`, `start_s`, `end_s`,
+      `mark`) and `hits` (the retrieved clips, as in `POST /v1/search`);
+    - last `data: [DONE]`.
+
+    Stream chunks carry no `usage`. Request errors (unknown model, no user message, unknown or
+    unready video) come before the stream starts, as OpenAI-shaped JSON errors."""
     if body.model not in model_ids(services):
         raise ModelNotFound(f"model {body.model!r} does not exist; see GET /v1/models")
     question = _question(body)

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import ServicesDep, VideoId
+from app.deps import ServicesDep, VideoId, current_tenant
 from app.errors import (
     InvalidField,
     InvalidListing,
@@ -129,6 +129,7 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
             filename=filename,
             move=True,
             language=language,  # the video's record: workers pass it to the ASR
+            tenant=current_tenant(),
         )
     finally:
         Path(path).unlink(missing_ok=True)
@@ -179,7 +180,13 @@ def list_videos(
     statuses = [p.strip() for v in status or [] for p in v.split(",") if p.strip()]
     try:
         page = services.catalog.page_videos(
-            limit=limit, offset=offset, cursor=cursor, statuses=statuses or None, q=q, sort=sort
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
+            statuses=statuses or None,
+            q=q,
+            sort=sort,
+            tenant=current_tenant(),
         )
     except BadListing as e:
         raise InvalidListing(str(e)) from None

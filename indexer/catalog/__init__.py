@@ -27,6 +27,7 @@ from indexer.catalog.lifecycle import JobLifecycle, Outcome
 from indexer.catalog.listing import SORTS, BadListing, VideoListing, VideoPage
 from indexer.catalog.schema import (
     CANCELLED,
+    DEFAULT_TENANT,
     FAILED,
     FINISH,
     PREPARE,
@@ -56,6 +57,7 @@ class Catalog(VideoListing, JobLifecycle, JobQueue, JobSteps, WebhookQueue):
 
 __all__ = [
     "CANCELLED",
+    "DEFAULT_TENANT",
     "FAILED",
     "FINISH",
     "PREPARE",

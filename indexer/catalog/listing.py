@@ -68,6 +68,7 @@ class VideoListing(VideoRecords):
         statuses: list[str] | None = None,
         q: str | None = None,
         sort: str = "-created_at",
+        tenant: str | None = None,
     ) -> VideoPage:
         if sort not in SORTS:
             raise BadListing(f"sort must be one of {', '.join(SORTS)}")
@@ -75,6 +76,8 @@ class VideoListing(VideoRecords):
         if unknown:
             raise BadListing(f"unknown status {unknown[0]!r}: one of {', '.join(STATUSES)}")
         where: list[ColumnElement[bool]] = []
+        if tenant is not None:  # a tenant sees, and counts, only its own videos
+            where.append(VideoRow.tenant == tenant)
         if statuses:
             where.append(JobRow.status.in_(statuses))
         if q:

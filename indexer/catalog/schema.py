@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 QUEUED, PROCESSING, READY, FAILED = "queued", "processing", "ready", "failed"
+DEFAULT_TENANT = "default"
 UNFINISHED = (QUEUED, PROCESSING)
 STATUSES = (QUEUED, PROCESSING, READY, FAILED)
 CANCELLED = "cancelled"  # the error type of a job stopped on request
@@ -67,6 +68,10 @@ class VideoRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     # where to POST this video's `ready`/`failed` events (besides the configured URLs)
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    # whose video it is: the tenant of the API key that uploaded it (`default` without keys)
+    tenant: Mapped[str] = mapped_column(
+        String(64), index=True, default=DEFAULT_TENANT, server_default=DEFAULT_TENANT
+    )
 
 
 class JobRow(Base):
@@ -134,6 +139,7 @@ class VideoState(BaseModel):
     """A video joined with its job, as the gateway shows it."""
 
     id: str
+    tenant: str = DEFAULT_TENANT
     title: str
     filename: str
     sha256: str

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from indexer.catalog.db import CatalogDB, count_rows
 from indexer.catalog.schema import (
+    DEFAULT_TENANT,
     PREPARE,
     QUEUED,
     DeliveryRow,
@@ -19,6 +20,7 @@ from indexer.catalog.schema import (
     VideoState,
     utcnow,
 )
+from indexer.store import content_key
 
 
 class VideoRecords(CatalogDB):
@@ -46,7 +48,9 @@ class VideoRecords(CatalogDB):
                 s.add(
                     VideoRow(
                         id=manifest.id,
-                        sha256=manifest.sha256,
+                        tenant=getattr(manifest, "tenant", DEFAULT_TENANT),
+                        # unique per tenant: the same bytes are one video in each tenant
+                        sha256=content_key(manifest.sha256, getattr(manifest, "tenant", None)),
                         title=manifest.title,
                         filename=manifest.filename,
                         language=language,
@@ -97,14 +101,24 @@ class VideoRecords(CatalogDB):
             total = s.scalar(select(func.count()).select_from(VideoRow)) or 0
         return self._states(q), total
 
-    def ids_with_status(self, *statuses: str) -> list[str]:
+    def ids_with_status(self, *statuses: str, tenant: str | None = None) -> list[str]:
+        """Ids of the videos whose job is in one of `statuses` (of one tenant, when given)."""
         with self.session() as s:
             q = select(JobRow.video_id).where(JobRow.status.in_(statuses))
+            if tenant is not None:
+                q = q.join(VideoRow, VideoRow.id == JobRow.video_id).where(
+                    VideoRow.tenant == tenant
+                )
             return list(s.scalars(q))
 
-    def statuses(self, video_ids: list[str]) -> dict[str, str]:
+    def statuses(self, video_ids: list[str], tenant: str | None = None) -> dict[str, str]:
+        """Status by id of those of `video_ids` that exist (and belong to `tenant`)."""
         with self.session() as s:
             q = select(JobRow.video_id, JobRow.status).where(JobRow.video_id.in_(video_ids))
+            if tenant is not None:
+                q = q.join(VideoRow, VideoRow.id == JobRow.video_id).where(
+                    VideoRow.tenant == tenant
+                )
             return {v: st for v, st in s.execute(q)}
 
     def delete(self, video_id: str) -> bool:
@@ -136,6 +150,7 @@ class VideoRecords(CatalogDB):
         return [
             VideoState(
                 id=v.id,
+                tenant=v.tenant,
                 title=v.title,
                 filename=v.filename,
                 sha256=v.sha256,
