@@ -52,8 +52,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+_KEY_IN_QUERY = re.compile(r"((?:^|[?&])api_key=)[^&\s]*")
+
+
+class RedactKeys(logging.Filter):
+    """The media and frame URLs a player loads carry `?api_key=`; the access log keeps the
+    path and drops the key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any("api_key=" in str(a) for a in record.args):
+            record.args = tuple(
+                _KEY_IN_QUERY.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
+
+
 def configure_logging(json_logs: bool) -> None:
-    """Request ids on every handler of the root logger; JSON lines when asked."""
+    """Request ids on every handler of the root logger; JSON lines when asked; no API key in
+    the access log."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactKeys) for f in access.filters):
+        access.addFilter(RedactKeys())
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.INFO)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import ServicesDep
@@ -22,9 +23,11 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-def readyz(services: ServicesDep) -> JSONResponse:
-    """Ready when the database and the broker answer; lists which extractor backends and
-    models are active here (a capability whose model is missing is reported off, with why)."""
+def readyz(services: ServicesDep, request: Request) -> JSONResponse:
+    """Ready when the database (its pages checked) and the broker answer and the search index
+    is loaded; lists which extractor backends and models are active here (a capability whose
+    model is missing is reported off, with why). With API keys set, only a caller with a key
+    sees the checks and capabilities; a probe without one gets the verdict alone."""
     checks: dict[str, str] = {}
     try:
         services.catalog.ping()
@@ -56,6 +59,9 @@ def readyz(services: ServicesDep) -> JSONResponse:
         capabilities=caps,
         answer_model=services.answerer.model,
     )
+    if not _authenticated(services, request):  # probes get the verdict, callers with a key why
+        body = Readiness(status=body.status, mode=body.mode, checks={}, capabilities={},
+                         answer_model="")  # fmt: skip
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
 
 
@@ -71,3 +77,13 @@ def _integrity(services: Any) -> str:
         result = services.catalog.integrity()
         _checked[key] = (time.monotonic(), result)
     return result
+
+
+def _authenticated(services: Any, request: Request) -> bool:
+    """Whether the caller may see the details: no keys are set, or it sent a valid one."""
+    keys = services.settings.key_tenants()
+    if not keys:
+        return True
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    given = token.strip().encode("utf-8", "replace") if scheme.lower() == "bearer" else b""
+    return any([hmac.compare_digest(given, key) for key, _ in keys])
