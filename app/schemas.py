@@ -127,7 +127,9 @@ class SearchResponse(BaseModel):
 class AskRequest(StrictBody):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"question": "What is said about the budget?", "top_k": 5, "stream": False}]
+            "examples": [
+                {"question": "What is said about the budget?", "top_k": 5, "stream": False}
+            ]
         }
     )
     question: str = Field(

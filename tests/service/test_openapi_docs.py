@@ -41,18 +41,43 @@ def test_every_operation_is_described(spec: dict[str, Any]) -> None:
     assert bare == []
 
 
+def test_the_upload_bodies_are_described(spec: dict[str, Any]) -> None:
+    # documented inline by the route (it reads its body itself), so not in components.schemas
+    upload = spec["paths"]["/v1/videos"]["post"]["requestBody"]["content"]
+    for ctype in ("multipart/form-data", "application/json"):
+        props = upload[ctype]["schema"]["properties"]
+        bare = [name for name, prop in props.items() if not prop.get("description")]
+        assert bare == [], ctype
+
+
 def test_request_bodies_have_examples(spec: dict[str, Any]) -> None:
     schemas = spec["components"]["schemas"]
     for name in ("SearchRequest", "AskRequest", "ChatCompletionRequest", "VideoPatch"):
         props = schemas[name]["properties"]
         assert any(p.get("examples") for p in props.values()), name
+        # a whole body to start from, valid against the schema's required fields
+        (example,) = schemas[name]["examples"]
+        assert set(schemas[name].get("required", [])) <= set(example), name
+        assert set(example) <= set(props), name
     upload = spec["paths"]["/v1/videos"]["post"]["requestBody"]["content"]
-    assert upload["application/json"]["schema"]["properties"]["url"]["examples"]
+    url_upload = upload["application/json"]["schema"]
+    assert url_upload["properties"]["url"]["examples"]
+    assert url_upload["examples"][0]["url"].startswith("https://")
     assert "file" in upload["multipart/form-data"]["schema"]["required"]
 
 
 def test_the_streamed_answer_events_are_documented(spec: dict[str, Any]) -> None:
     ask = spec["paths"]["/v1/ask"]["post"]
-    for event in ("`hits`", "`delta`", "`reset`", "`done`"):
+    # every event the Answerer yields (app/answer/service.py), and that there is no `error` one
+    for event in ("`hits`", "`delta`", "`reset`", "`done`", "`error`"):
         assert event in ask["description"], event
+    assert "There is no `error` event" in ask["description"]
     assert "text/event-stream" in ask["responses"]["200"]["content"]
+    stream = spec["components"]["schemas"]["AskRequest"]["properties"]["stream"]["description"]
+    assert "`error`" not in stream  # the field names only events that exist
+
+
+def test_the_streamed_chat_completion_is_documented(spec: dict[str, Any]) -> None:
+    chat = spec["paths"]["/v1/chat/completions"]["post"]["description"]
+    for part in ("chat.completion.chunk", "`delta`", "`finish_reason`", "`citations`", "[DONE]"):
+        assert part in chat, part
