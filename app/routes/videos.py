@@ -158,33 +158,33 @@ async def upload_video(request: Request, services: ServicesDep) -> JSONResponse:
 def list_videos(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500, description="videos per page")] = 100,
+    # plain strings, empty when absent (a query parameter is never null; `str | None` would
+    # document a null that no client can send)
     cursor: Annotated[
-        str | None,
-        Query(max_length=2000, description="`next_cursor` of the previous page (opaque)"),
-    ] = None,
+        str, Query(max_length=2000, description="`next_cursor` of the previous page (opaque)")
+    ] = "",
     # bounded to what a signed 64-bit database column holds: a larger one is a 422, not a 500
     offset: Annotated[
         int, Query(ge=0, le=2**62, description="skip this many (prefer `cursor`)")
     ] = 0,
     status: Annotated[
-        list[str] | None,
-        Query(description="only these statuses (repeat, or comma-separated)"),
-    ] = None,
+        list[str], Query(description="only these statuses (repeat, or comma-separated)")
+    ] = [],  # noqa: B006  (FastAPI copies a parameter's default per request)
     q: Annotated[
-        str | None, Query(max_length=300, description="case-insensitive substring of the title")
-    ] = None,
+        str, Query(max_length=300, description="case-insensitive substring of the title")
+    ] = "",
     sort: Annotated[str, Query(description=f"one of {', '.join(SORTS)}")] = "-created_at",
 ) -> VideoList:
     """Videos with their status and progress, newest first by default. `total` counts every
     video under the filters; follow `next_cursor` until it is null to see them all."""
-    statuses = [p.strip() for v in status or [] for p in v.split(",") if p.strip()]
+    statuses = [p.strip() for v in status for p in v.split(",") if p.strip()]
     try:
         page = services.catalog.page_videos(
             limit=limit,
             offset=offset,
-            cursor=cursor,
+            cursor=cursor or None,
             statuses=statuses or None,
-            q=q,
+            q=q or None,
             sort=sort,
             tenant=current_tenant(),
         )
