@@ -64,7 +64,7 @@ def test_a_broken_index_fails_its_video_only(broken_lib):
 
 def test_library_search_through_the_gateway_skips_the_broken_video(broken_lib):
     settings, _, searcher = broken_lib
-    catalog = SimpleNamespace(ids_with_status=lambda status: list(IDS))
+    catalog = SimpleNamespace(ids_with_status=lambda *statuses, tenant=None: list(IDS))
     services = SimpleNamespace(settings=settings, catalog=catalog, searcher=searcher)
     hits = retrieve(services, "kitten", None, 5)  # type: ignore[arg-type]
     assert top(hits) == ("vidc", 0)
