@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from app.deps import ServicesDep
 from app.jobs import free_mb
@@ -23,11 +25,33 @@ def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-def readyz(services: ServicesDep, request: Request) -> JSONResponse:
+async def readyz(services: ServicesDep, request: Request) -> JSONResponse:
     """Ready when the database (its pages checked) and the broker answer and the search index
     is loaded; lists which extractor backends and models are active here (a capability whose
-    model is missing is reported off, with why). With API keys set, only a caller with a key
-    sees the checks and capabilities; a probe without one gets the verdict alone."""
+    model is missing is reported off, with why) and whether the language model answers (not
+    gating: answers fall back to extractive quotes). With API keys set, only a caller with a
+    key sees the checks and capabilities; a probe without one gets the verdict alone."""
+    checks, caps, ok = await run_in_threadpool(_local_checks, services)
+    try:
+        lmm_ok, line = await asyncio.wait_for(services.answerer.ready(), LMM_PROBE_S)
+        checks["lmm"] = ("ok: " if lmm_ok else "error: ") + line
+    except TimeoutError:
+        checks["lmm"] = f"error: no answer within {LMM_PROBE_S:g} s"
+    body = Readiness(
+        status="ready" if ok else "not_ready",
+        mode="embedded" if services.settings.embedded else "distributed",
+        checks=checks,
+        capabilities=caps,
+        answer_model=services.answerer.model,
+    )
+    if not _authenticated(services, request):  # probes get the verdict, callers with a key why
+        body = Readiness(status=body.status, mode=body.mode, checks={}, capabilities={},
+                         answer_model="")  # fmt: skip
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
+
+
+def _local_checks(services: Any) -> tuple[dict[str, str], dict[str, CapabilityPublic], bool]:
+    """Database, broker, disk, extractors and search index: (checks, capabilities, ready)."""
     checks: dict[str, str] = {}
     try:
         services.catalog.ping()
@@ -52,19 +76,10 @@ def readyz(services: ServicesDep, request: Request) -> JSONResponse:
     loading = services.settings.warm_up and not services.searcher.loaded
     checks["search_index"] = "loading" if loading else "ok"
     ok = checks["database"] == "ok" and checks["broker"] == "ok" and not loading
-    body = Readiness(
-        status="ready" if ok else "not_ready",
-        mode="embedded" if services.settings.embedded else "distributed",
-        checks=checks,
-        capabilities=caps,
-        answer_model=services.answerer.model,
-    )
-    if not _authenticated(services, request):  # probes get the verdict, callers with a key why
-        body = Readiness(status=body.status, mode=body.mode, checks={}, capabilities={},
-                         answer_model="")  # fmt: skip
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ok else 503)
+    return checks, caps, ok
 
 
+LMM_PROBE_S = 5.0  # a language model that does not list its models this fast is reported down
 _checked: dict[int, tuple[float, str]] = {}
 INTEGRITY_EVERY_S = 30.0  # a page check reads the whole catalog: not on every probe
 
