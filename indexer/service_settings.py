@@ -37,8 +37,9 @@ class JobSettings(BaseModel):
     # for other failures of a step that a fresh try may not repeat (a hung decoder, a time
     # limit, an unexpected error): the part is retried on its own before the video fails
     step_retries: int = 1
-    # a step running longer is stopped (Celery's soft limit; killed 60 s later). A 5-min part
-    # takes 30-120 s on 2 CPU cores; the limits leave room for a loaded machine
+    # a step running longer is killed with its pool process (which is replaced) and the video
+    # fails as time_limit_exceeded. A 5-min part takes 30-120 s on 2 CPU cores; the limits
+    # leave room for a loaded machine
     part_time_limit_s: int = 3600
     finish_time_limit_s: int = 3600
     retry_backoff_s: float = 5.0
@@ -139,14 +140,11 @@ class ServiceSettings(Settings):
             "result_expires": 24 * 3600,
             "task_default_queue": cpu,  # also where Celery's own chord_unlock goes
             "task_annotations": {
-                "vidrag.index_part": {
-                    "soft_time_limit": jobs.part_time_limit_s,
-                    "time_limit": jobs.part_time_limit_s + 60,
-                },
-                "vidrag.finish": {
-                    "soft_time_limit": jobs.finish_time_limit_s,
-                    "time_limit": jobs.finish_time_limit_s + 60,
-                },
+                # hard limits only: the pool kills the process and starts a fresh one. A soft
+                # limit raises wherever the task is, also inside an import, and leaves the
+                # process with half-imported modules (seen: torch) that fail every later task
+                "vidrag.index_part": {"time_limit": jobs.part_time_limit_s},
+                "vidrag.finish": {"time_limit": jobs.finish_time_limit_s},
             },
             "task_routes": {
                 "vidrag.prepare": {"queue": cpu},

@@ -130,8 +130,9 @@ def _on_failure(
     video_id, job_id = str(args[0]), int(args[1])
     if isinstance(exception, VidragError):
         type_, message = exception.type, exception.message
-    elif isinstance(exception, TimeLimitExceeded):  # the hard limit: the pool killed the task
-        type_, message = StepTimedOut.type, f"killed at its time limit ({exception})"
+    elif isinstance(exception, TimeLimitExceeded):  # the pool killed it (and its process)
+        limit = exception.args[0] if exception.args else "?"
+        type_, message = StepTimedOut.type, f"killed at its time limit of {limit} s"
     else:
         type_, message = "indexing_failed", f"{type(exception).__name__}: {exception}"
     if runtime().catalog.mark_failed(job_id, type_, f"{sender.name}: {message}"):

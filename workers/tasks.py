@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from celery import Task, chord
-from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError as DatabaseError
 
@@ -26,7 +25,6 @@ from indexer.catalog.progress import StepLost, StepReporter
 from indexer.errors import (
     DecodeStalled,
     InsufficientStorage,
-    StepTimedOut,
     VidragError,
     as_storage_error,
 )
@@ -89,13 +87,13 @@ def is_transient(exc: BaseException) -> bool:
 
 def retries_allowed(exc: BaseException, jobs: JobSettings) -> int:
     """How often a step is tried again after `exc`: transient faults (a lost connection, a
-    flaky disk) up to `max_retries`; what the same input fails the same way again (bad media,
-    a missing model or tool) never; anything else (a hung decoder, a step past its time limit,
-    an unexpected error in an extractor) `step_retries` times, so one bad run of one part does
-    not fail the whole video."""
+    flaky disk, a full disk) up to `max_retries`; what the same input fails the same way again
+    (bad media, a missing model or tool) never; anything else (a hung decoder, an unexpected
+    error in an extractor) `step_retries` times, so one bad run of one part does not fail the
+    whole video. (A step past its time limit is killed with its process, never retried.)"""
     if is_transient(exc) or isinstance(exc, InsufficientStorage):
         return jobs.max_retries
-    if isinstance(exc, (DecodeStalled, StepTimedOut)):
+    if isinstance(exc, DecodeStalled):
         return jobs.step_retries
     if isinstance(exc, (VidragError, *PERMANENT_OS)):
         return 0
@@ -108,9 +106,6 @@ def _retry_or_raise(task: Task, exc: Exception, failures: int) -> NoReturn:
         # also ends the chord waiting for this task; the new owner's chord goes on)
         raise exc
     jobs = runtime().settings.jobs
-    if isinstance(exc, SoftTimeLimitExceeded):
-        limit = task.soft_time_limit or task.app.conf.task_soft_time_limit
-        exc = StepTimedOut(f"{task.name} ran past its time limit of {limit} s")
     exc = as_storage_error(exc)
     if failures < retries_allowed(exc, jobs):
         log.warning("%s: %s, retry %d: %s", task.name, type(exc).__name__, failures + 1, exc)

@@ -120,12 +120,14 @@ def test_a_failed_video_is_ready_after_reindex_with_a_working_model(
         gw.stop()
 
 
-def test_a_part_past_its_time_limit_is_retried_once_then_fails_typed(
+def test_a_part_past_its_time_limit_is_killed_and_fails_typed(
     tmp_path: Path, redis_url: str, small_video: Path
 ) -> None:
-    """A 1-s limit on a part that needs longer: Celery's soft limit stops it, the part is tried
-    once more on its own, and then the video fails as `time_limit_exceeded` (not a generic
-    error, and not a worker that runs on forever)."""
+    """A 1-s limit on a part that needs longer (its first run loads Whisper): the pool kills the
+    task with its process and starts a fresh one, and the video fails as `time_limit_exceeded`
+    (not a generic error, and not a worker that runs on forever); the worker itself lives on.
+    No retry: a process interrupted mid-import (Celery's soft limit did that to torch) is not
+    safe to reuse, so the limit is a hard one."""
     env = service_env(
         tmp_path / "data",
         VIDRAG_BROKER_URL=redis_url,
@@ -139,9 +141,8 @@ def test_a_part_past_its_time_limit_is_retried_once_then_fails_typed(
             vid = upload(client, small_video, title="too slow").json()["id"]
             failed = wait_until(client, vid, lambda b: b["status"] == "failed", 600, (gw, w))
             assert failed["error"]["type"] == "time_limit_exceeded", failed
-            assert "time limit of 1 s" in failed["error"]["message"], failed
-        log = w.tail(400)
-        assert log.count("StepTimedOut, retry 1") == 1 and "retry 2" not in log, log
+            assert "time limit of 1" in failed["error"]["message"], failed
+        assert w.alive() and "Hard time limit (1" in w.tail(400), w.tail()
     finally:
         w.stop()
         gw.stop()

@@ -104,3 +104,43 @@ def test_embedded_workers_follow_the_cores(cores: int, workers: int) -> None:
     # two single-threaded processes index two parts at once; on 2 cores that measured 7.7x
     # realtime against 5.4x for one two-threaded process (bench.ingest --jobs 1|2)
     assert default_concurrency(cores) == workers
+
+
+def test_an_embedded_job_whose_message_vanished_is_sent_again(
+    tmp_path: Path, small_video: Path
+) -> None:
+    """Issue 13: with the embedded broker, an upload accepted while no worker runs whose queued
+    message then disappears (here: deleted from the queue folder) is not left `queued` forever:
+    once nothing has happened in it for `resend_after_s` while the queues are empty, the sweep
+    sends it again and the worker that starts later indexes it."""
+    import httpx
+
+    from tests.service.conftest import worker
+
+    data = tmp_path / "data"
+    env = service_env(data, VIDRAG_JOBS__RESEND_AFTER_S="3")
+    port = free_port()
+    vidrag = Path(sys.executable).parent / "vidrag"
+    serve = Proc(
+        "serve",
+        [str(vidrag), "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+    ).start()
+    w = worker(env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/healthz", 90, serve)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            vid = upload(client, small_video).json()["id"]
+            queue = data / "broker" / "queue"
+            sent = [p for p in queue.iterdir() if p.is_file()]
+            assert sent, "the upload put no message in the queue folder"
+            for p in sent:
+                p.unlink()  # the message is lost
+            w.start()
+            body = wait_until(client, vid, is_ready, 300, (serve, w))
+            assert body["clip_count"] > 0
+        assert "was sent and never ran; sending it again" in serve.log.read_text()
+    finally:
+        w.stop()
+        serve.stop()
