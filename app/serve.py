@@ -161,6 +161,8 @@ def serve(
             host=host or settings.host,
             port=port or settings.port,
             log_level=log_level,
+            # a stop waits this long for open requests (a stalled upload), then closes them
+            timeout_graceful_shutdown=20,
         )
     except KeyboardInterrupt:  # Ctrl-C: uvicorn already shut down gracefully
         pass
