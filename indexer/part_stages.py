@@ -9,6 +9,7 @@ fails with that reason, and a re-index after the model is installed makes it rea
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ class PartStages:
         self, store: ArtifactStore, part: ArtifactStore, source: Path, t0: float, t1: float
     ) -> FrameList:
         cfg = self.settings.decode
+        _remove_stale_temps(store, part, t0, t1)
         frames: FrameList = []
         records: list[Frame] = []
         for f in media.sample_frames(source, t0, t1, cfg):
@@ -123,3 +125,17 @@ class PartStages:
             part.write_npy("frame_vecs.npy", np.asarray(vecs, dtype=np.float32))
             return len(frames)
         raise ValueError(stage)
+
+
+def _remove_stale_temps(store: ArtifactStore, part: ArtifactStore, t0: float, t1: float) -> None:
+    """A run killed mid-write leaves its atomic writes' temp files (`.name.XXXX.tmp`). Decoding
+    starts the part over, so remove those of this part: everything in its own directory, and in
+    the video's shared `frames/` only the frames of [t0, t1) (other parts may be writing theirs
+    right now; a part's step has one owner at a time, so nobody writes these)."""
+    for tmp in part.root.rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    lo, hi = math.floor(t0 * 1000), math.ceil(t1 * 1000)
+    for tmp in store.path("frames").glob(".*.jpg.*.tmp"):
+        ms = tmp.name[1:].split(".", 1)[0]
+        if ms.isdigit() and lo <= int(ms) < hi:
+            tmp.unlink(missing_ok=True)

@@ -65,3 +65,23 @@ def test_killed_index_run_resumes_without_recomputing(tmp_path):
     recorded = sum(len(p.read_text().splitlines()) for p in video_dir.glob("parts/*/frames.jsonl"))
     assert recorded == len(list((video_dir / "frames").glob("*.jpg")))
     assert not list(video_dir.rglob("*.tmp")), "temp files left behind"
+
+
+def test_a_rerun_part_removes_the_temp_files_its_killed_run_left(tmp_path: Path) -> None:
+    """What a SIGKILL mid-write leaves (`.name.XXXX.tmp`) is removed when the part is decoded
+    again: its own directory's, and its frames' in the shared `frames/`, not another part's."""
+    from indexer.part_stages import _remove_stale_temps
+    from indexer.store import ArtifactStore
+
+    store = ArtifactStore(tmp_path / "video")
+    part = store.part(1)
+    (part.root / "stages").mkdir(parents=True)
+    mine = [part.root / ".audio.wav.ab12.tmp", part.root / "stages" / ".frames.json.cd34.tmp"]
+    frames = store.path("frames")
+    frames.mkdir()
+    mine.append(frames / ".0000034000.jpg.ef56.tmp")  # 34 s: inside part 1's [30, 60)
+    other = frames / ".0000061000.jpg.gh78.tmp"  # part 2's, being written now
+    for f in [*mine, other]:
+        f.write_bytes(b"half")
+    _remove_stale_temps(store, part, 30.0, 60.0)
+    assert [f for f in mine if f.exists()] == [] and other.exists()
