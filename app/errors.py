@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path
 
 from indexer.errors import VidragError, as_storage_error
 
@@ -189,19 +188,9 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
 def _allowed_methods(request: Request) -> str:
     """Every method the API documents at this path. Starlette's 405 names only the first route
     that matched the path (GET /v1/videos), not its siblings (POST /v1/videos)."""
-    app = request.app
-    table = getattr(app.state, "allowed_methods", None)
-    if table is None:  # built once, from the OpenAPI schema (the routes are included lazily)
-        paths = app.openapi()["paths"]
-        table = [(compile_path(p)[0], {m.upper() for m in ops}) for p, ops in paths.items()]
-        app.state.allowed_methods = table
-    methods: set[str] = set()
-    for pattern, ops in table:
-        if pattern.match(request.url.path):
-            methods |= ops
-    if "GET" in methods:
-        methods.add("HEAD")
-    return ", ".join(sorted(methods))
+    from app.openapi_paths import methods_at
+
+    return ", ".join(sorted(methods_at(request.app, request.url.path)))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

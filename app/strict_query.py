@@ -8,13 +8,12 @@ is checked: the page, `/docs` and the probes (`/healthz`) take whatever a proxy 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import error_response
+from app.openapi_paths import operations
 
 MEDIA_KEY = "api_key"
 
@@ -25,21 +24,9 @@ class RejectUnknownQuery:
 
     def __init__(self, app: ASGIApp, api: Any) -> None:
         self.app, self.api = app, api
-        self._table: list[tuple[re.Pattern[str], dict[str, set[str]]]] | None = None
 
     def _known(self, path: str, method: str) -> set[str] | None:
-        if self._table is None:
-            table = []
-            for template, ops in self.api.openapi()["paths"].items():
-                params = {
-                    m.upper(): {p["name"] for p in op.get("parameters", []) if p["in"] == "query"}
-                    for m, op in ops.items()
-                }
-                if "GET" in params:
-                    params["HEAD"] = params["GET"]
-                table.append((compile_path(template)[0], params))
-            self._table = table
-        for pattern, params in self._table:
+        for pattern, params in operations(self.api):
             if pattern.match(path):
                 return params.get(method)
         return None
