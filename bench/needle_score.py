@@ -5,7 +5,8 @@ the uniform-frame baseline, and the per-group figures.
 - answer hit: the `/v1/ask` answer contains one of the needle's answer words, as whole words
   (case and punctuation folded; "%" and "/" kept, so "7%" and "03/09/2009" stay themselves);
   words in scripts written without spaces (Chinese, Japanese, Thai) match as substrings.
-  No answer word is in its question, so an answer that repeats the question cannot score.
+  No answer word is in its question, so an answer that repeats the question cannot score; an
+  answer saying that nothing relevant was found never scores.
 - citation hit: one of the answer's citations overlaps the needle's span.
 - absent: a question about nothing in the video must get "nothing relevant" and no citation.
 - uniform frames: N frames at the centres of N equal segments (what a frame-sampling video LMM
@@ -45,6 +46,10 @@ def answer_text(answer: str) -> str:
 
 
 def contains_answer(answer: str, words: list[str]) -> bool:
+    # a refusal names the question's words, not an answer, yet "Nothing relevant found …" holds
+    # the answer word of the poster "WHY PAY FOR NOTHING?"
+    if NOTHING.match(answer.strip()):
+        return False
     answer = answer_text(answer)
     # "03/09/2009" is one word, and "2009" one of its parts
     texts = [fold(answer), fold(answer, _NOT_WORD_OR_SLASH)]

@@ -85,6 +85,8 @@ def test_answer_hit_ignores_timestamps_positions_and_counts() -> None:
     assert not contains_answer("seen: “7 person”", ["7"])
     assert contains_answer("said: “rather cold-hearted”", ["cold hearted"])
     assert not contains_answer("said: “the queens”", ["queen"])  # whole words
+    refusal = "Nothing relevant found in the indexed videos: no clip mentions “railing”."
+    assert not contains_answer(refusal, ["nothing"]) and contains_answer("“NOTHING?”", ["nothing"])
 
 
 def test_ranks_groups_and_absent_check() -> None:
