@@ -112,7 +112,7 @@ def judged(recorded: dict[str, Any]) -> list[dict[str, Any]]:
         per_hit = []
         for s in a.supports:
             text, _ = extractive.quote(s)
-            by_meaning = extractive.meaning_quote(s)
+            by_meaning, _ = extractive.meaning_quote(s)
             per_hit.append(
                 {
                     "clip": q["hit_clips"][s.rank],

@@ -116,7 +116,10 @@ class Hit(BaseModel):
     """A retrieved moment: one clip of one video with the evidence that matched.
 
     `dense_similarity`: the best cosine between the query's text embedding and the clip's text
-    vectors (None when the query was not embedded or the clip's vectors are of another model)."""
+    vectors (None when the query was not embedded or the clip's vectors are of another model);
+    `closest_text`: the text that closest vector embeds (the whole evidence, one modality's, or
+    a window of the speech: see indexer/clip_texts.py), what an answer quotes for a question
+    that shares few words with the clip."""
 
     video_id: str
     clip_index: int
@@ -126,3 +129,4 @@ class Hit(BaseModel):
     evidence: list[Evidence] = Field(default_factory=list)
     frames: list[str] = Field(default_factory=list)
     dense_similarity: float | None = None
+    closest_text: str | None = None

@@ -6,8 +6,11 @@ question shares with it and reaching on past them, because the answer usually fo
 question names ("the spare key is under the blue flowerpot"; "FLIGHT BA 4022 | GATE A34").
 Which clips support an answer is decided by `relevance.py` (a calibrated threshold); the
 citations are exactly the quoted clips. A question that shares too few words with every clip
-but is close in meaning to one (a paraphrase) gets that clip's best lines only, speech first,
-then on-screen text, and cites that clip alone."""
+but is close in meaning to one (a paraphrase) gets that clip's best lines only: the window of its
+speech closest in meaning to the question (run on past it), else its speech and on-screen text;
+it cites that clip alone. When no clip is that close but the first-ranked one is near
+(`relevance.NEAREST_DENSE`), that clip is quoted the same way as "the closest moment found",
+after a sentence saying that no clip clearly answers."""
 
 from __future__ import annotations
 
@@ -17,12 +20,13 @@ from dataclasses import dataclass, field
 from app.answer.neighbours import ClipSpeech
 from app.answer.relevance import LineMatch, Support, assess
 from indexer.search.question_words import MEDIUM
-from indexer.types import Hit
+from indexer.types import Evidence, Hit
 
 MODEL = "extractive"
 NOTE = "(Quoted from the videos; no language model composed this answer.)"
 NOTHING = "Nothing relevant found in the indexed videos"
 NO_HITS = "Nothing in the indexed videos matches the question."
+UNSURE = "No clip clearly answers this; the closest moment found: "
 LABEL = {"speech": "said", "ocr": "on screen", "objects": "seen", "visual": "looks like"}
 MAX_QUOTES = 2
 KEEP = 0.75  # quote a further supporting clip only when it scores this share of the best
@@ -125,12 +129,20 @@ def quote(support: Support, speech_of: SpeechOf | None = None) -> tuple[str, lis
     return "; ".join(parts), used
 
 
-def meaning_quote(support: Support) -> str:
-    """The quote of a clip relevant by meaning only (no word to cut around): the start of its
-    speech, then its on-screen lines; its objects or looks only when it has neither."""
+def meaning_quote(
+    support: Support, speech_of: SpeechOf | None = None
+) -> tuple[str, list[ClipSpeech]]:
+    """The quote of a clip relevant by meaning only (no word to cut around): the window of its
+    speech whose vector is closest to the question (`Hit.closest_text`), run on past it as a
+    matched word's quote is; else the start of its speech, then its on-screen lines; its objects
+    or looks only when it has neither. With the neighbouring clips the speech ran on into."""
     by_kind = _by_kind(support)
-    parts = []
     speech = " ".join(" ".join(ln.evidence.text.split()) for ln in by_kind.get("speech", []))
+    window = _window_line(speech, support.hit.closest_text)
+    if window is not None:
+        text, used = speech_window(window, support.hit, speech_of)
+        return f"{LABEL['speech']}: “{text}”", used
+    parts = []
     if speech:
         words = speech.split()
         cut = WORDS_BEFORE + WORDS_AFTER
@@ -144,7 +156,22 @@ def meaning_quote(support: Support) -> str:
             if by_kind.get(kind):
                 text = _plain(by_kind[kind])
                 parts.append(f"{LABEL[kind]}: “{text}”")
-    return "; ".join(parts)
+    return "; ".join(parts), []
+
+
+def _window_line(speech: str, closest: str | None) -> LineMatch | None:
+    """The clip's speech as one line whose "matched" words are the first and last of the speech
+    window `closest` (a window is a run of the speech's words: indexer/clip_texts.py), or None
+    when `closest` is not such a window (the whole evidence, or one modality's text)."""
+    words, window = speech.split(), (closest or "").split()
+    if not window or len(window) >= len(words):
+        return None
+    for i in range(len(words) - len(window) + 1):
+        if words[i : i + len(window)] == window:
+            line = LineMatch(Evidence(modality="speech", text=speech, start_s=0, end_s=0), words)
+            line.found = {0: (1.0, i), 1: (1.0, i + len(window) - 1)}
+            return line
+    return None
 
 
 def _as_hit(n: ClipSpeech) -> Hit:
@@ -192,10 +219,14 @@ def answer(
         )
     chosen = [s for s in chosen if any(ln.evidence.text.strip() for ln in s.lines)]
     if not chosen:
-        close = judged.by_meaning()
+        close, hedge = judged.by_meaning(), ""
+        if close is None:
+            close, hedge = judged.nearest(), UNSURE
         if close is not None and any(ln.evidence.text.strip() for ln in close.lines):
-            where = _where([close.hit], titles, len(titles) > 1)
-            return ExtractiveAnswer(f"{meaning_quote(close)} {where}\n{NOTE}", [close.hit])
+            text, neighbours = meaning_quote(close, speech_of)
+            clips = sorted([close.hit, *map(_as_hit, neighbours)], key=lambda h: h.start_s)
+            where = _where(clips, titles, len(titles) > 1)
+            return ExtractiveAnswer(f"{hedge}{text} {where}\n{NOTE}", clips)
         return ExtractiveAnswer(nothing_found([t.text for t in judged.missing()]))
     many = len(titles) > 1 or len({s.hit.video_id for s in chosen}) > 1
     lines: list[str] = []

@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from indexer.clip_texts import clip_texts
 from indexer.search.library import LibraryState, VideoEntry
 from indexer.search.tokens import tokenize
 from indexer.search.video_index import unpack_clip
@@ -52,13 +53,10 @@ class ClipCache:
                     score=score,
                     evidence=evidence,
                     frames=doc.frames,
-                    dense_similarity=(
-                        best_cosine(v, row, text_query)
-                        if text_query is not None and v.vid in members
-                        else None
-                    ),
                 )
             )
+            if text_query is not None and v.vid in members:
+                hits[-1].dense_similarity, hits[-1].closest_text = closest(v, row, doc, text_query)
         return hits
 
     def clip(self, v: VideoEntry, pos: int) -> ClipDoc:
@@ -75,13 +73,24 @@ class ClipCache:
         return doc
 
 
-def best_cosine(v: VideoEntry, row: int, q: np.ndarray) -> float | None:
+def closest(
+    v: VideoEntry, row: int, doc: ClipDoc, q: np.ndarray
+) -> tuple[float | None, str | None]:
     """The best inner product of `q` (one normalised query) with the text vectors of clip
-    `row` of `v`, read exactly from its memory-mapped vectors (None if it has none)."""
+    `row` of `v`, read exactly from its memory-mapped vectors, and the text that vector embeds
+    (`Hit.dense_similarity`, `Hit.closest_text`); Nones when the clip has no text vector.
+
+    A clip's vectors were written in the order `clip_texts` gives its texts (the pipeline's
+    `_embed_clips`), so the best vector's place among the clip's rows names its text; an index
+    written by another version of `clip_texts` (other counts) gets the cosine alone."""
     if "text" not in v.dense:
-        return None
+        return None, None
     x, rows = v.dense["text"]
     mine = np.flatnonzero(rows == row)
     if len(mine) == 0:
-        return None
-    return float(np.max(np.asarray(x[mine], np.float32) @ q.reshape(-1)))
+        return None, None
+    cosines = np.asarray(x[mine], np.float32) @ q.reshape(-1)
+    best = int(np.argmax(cosines))
+    texts, _ = clip_texts([doc])
+    text = texts[best] if len(texts) == len(mine) else None
+    return float(cosines[best]), text

@@ -124,12 +124,39 @@ def test_a_paraphrase_close_in_meaning_gets_its_clip_quoted() -> None:
     assert [h.clip_index for h in a.cited] == [0]
 
 
-def test_a_cosine_below_the_threshold_is_nothing_relevant() -> None:
-    below = relevance.DENSE_THRESHOLD - 0.01
-    for dense in (below, None):
+def test_a_first_clip_near_in_meaning_is_quoted_as_the_closest_moment() -> None:
+    """Below the sure cosine but at NEAREST_DENSE, the first-ranked clip is quoted under a
+    hedge ("no clip clearly answers this") and cited; below NEAREST_DENSE, or with no cosine,
+    the answer is "nothing relevant found" and cites nothing."""
+    near = relevance.NEAREST_DENSE + 0.005
+    assert near < relevance.DENSE_THRESHOLD
+    hits = [_clip(i, s, t, near - 0.02 * i) for i, (s, t) in enumerate(CLIPS)]
+    a = extractive.answer(PARAPHRASE, hits)
+    assert a.answer.startswith(extractive.UNSURE + "said: “I prefer novels about the sea")
+    assert [h.clip_index for h in a.cited] == [0]
+    # the first-ranked clip counts, not the closest of the five
+    hits[1].dense_similarity = near + 0.01
+    assert [h.clip_index for h in extractive.answer(PARAPHRASE, hits).cited] == [0]
+    for dense in (relevance.NEAREST_DENSE - 0.01, None):
         hits = [_clip(i, s, t, dense) for i, (s, t) in enumerate(CLIPS)]
         a = extractive.answer(PARAPHRASE, hits)
         assert a.answer.startswith(extractive.NOTHING) and a.cited == []
+
+
+def test_the_speech_window_closest_to_the_question_is_quoted() -> None:
+    """A long transcript is quoted from its window whose vector was closest to the question
+    (`Hit.closest_text`), running on past it, not from the start of the clip's speech."""
+    chatter = "well thank you very much it is obviously tough living out there this winter " * 2
+    said = "he might even have been made amiable himself had he married a sensible woman"
+    speech = f"{chatter}{said} and the traffic on the bridge was slow again tonight"
+    window = " ".join(speech.split()[32:48])
+    assert "amiable" in window
+    hit = _clip(0, speech, "", relevance.NEAREST_DENSE + 0.01)
+    hit.closest_text = window
+    a = extractive.answer("What does the reader say he himself might become?", [hit])
+    assert "amiable himself" in a.answer and "sensible woman" in a.answer
+    assert "thank you very much it is" not in a.answer.split("“")[1][:40]
+    assert a.answer.startswith(extractive.UNSURE)
 
 
 def test_cosine_threshold_keeps_every_absent_question_out() -> None:
