@@ -452,3 +452,14 @@ def test_default_fusion_keeps_a_first_place_over_two_twentieth_places():
     )
     ranked = [key for key, _ in fused]
     assert ranked.index("kw-first") < ranked.index("both-20th")
+
+
+def test_matching_first_keeps_each_modality_in_its_recorded_order() -> None:
+    from indexer.search.hits import matching_first
+    from indexer.search.tokens import tokenize
+    from indexer.types import Evidence
+
+    lines = [("objects", "1 person"), ("ocr", "MENU"), ("ocr", "TEA 2.50"), ("ocr", "COFFEE 3")]
+    ev = [Evidence(modality=m, text=t, start_s=0, end_s=1) for m, t in lines]
+    out = [e.text for e in matching_first(ev, set(tokenize("a coffee")))]
+    assert out == ["MENU", "TEA 2.50", "COFFEE 3", "1 person"]

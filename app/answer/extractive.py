@@ -82,11 +82,13 @@ def speech_window(
 
 
 def _screen(lines: list[LineMatch]) -> str:
-    """All on-screen lines of the clip, those sharing words with the question first: a sign's
-    other lines are its context ("GATE A34" beside "FLIGHT BA 4022")."""
-    ordered = sorted(lines, key=lambda ln: -ln.weight)
+    """The clip's on-screen lines in reading order from the one sharing most words with the
+    question, then the lines above it while room is left: a sign's or a slide's other lines are
+    its context and often its answer ("FLIGHT BA 4022" above "GATE A34"; a sentence of a page
+    that goes on in the next line)."""
+    best = max(range(len(lines)), key=lambda i: (lines[i].weight, -i), default=0)
     out = ""
-    for ln in ordered:
+    for ln in [*lines[best:], *lines[:best]]:
         text = " ".join(ln.evidence.text.split())
         if out and len(out) + len(text) + 3 > SCREEN_CHARS:
             break

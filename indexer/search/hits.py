@@ -1,5 +1,6 @@
 """Search results as Hits: clip documents unpacked from the in-memory blocks (with a small
-cache for clips hit again), their evidence ordered by how many query words each shares."""
+cache for clips hit again), their evidence ordered by how many query words each modality
+shares."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from indexer.clip_texts import clip_texts
 from indexer.search.library import LibraryState, VideoEntry
 from indexer.search.tokens import tokenize
 from indexer.search.video_index import unpack_clip
-from indexer.types import ClipDoc, Hit
+from indexer.types import ClipDoc, Evidence, Hit
 
 CLIP_CACHE = 4096  # parsed ClipDocs kept for repeated hits
 
@@ -40,10 +41,7 @@ class ClipCache:
         for row, score in fused:
             v = st.video_of(row)
             doc = self.clip(v, row - v.lo)
-            # the evidence sharing most words with the query first (stable otherwise)
-            evidence = sorted(
-                doc.evidence, key=lambda e: -len(words.intersection(tokenize(e.text)))
-            )
+            evidence = matching_first(doc.evidence, words)
             hits.append(
                 Hit(
                     video_id=v.vid,
@@ -71,6 +69,17 @@ class ClipCache:
             if len(self._docs) > self.size:
                 self._docs.popitem(last=False)
         return doc
+
+
+def matching_first(evidence: list[Evidence], words: set[str]) -> list[Evidence]:
+    """The clip's evidence, the modality sharing most words with the query first; within a
+    modality the lines keep their recorded order, so a slide or a sign reads top to bottom in
+    quotes and prompts (a line's answer is often the line below it)."""
+    shared: dict[str, int] = {}
+    for e in evidence:
+        n = len(words.intersection(tokenize(e.text)))
+        shared[e.modality] = max(shared.get(e.modality, 0), n)
+    return sorted(evidence, key=lambda e: -shared[e.modality])
 
 
 def closest(

@@ -184,3 +184,25 @@ def test_neighbour_speech_is_read_again_when_the_video_changes(tmp_path: Path) -
     os.utime(store.path("clips.jsonl"), ns=(1, 1))  # a different mtime, however fast the disk
     got = neighbours("v", 0)
     assert got is not None and got.text == "indexed again"
+
+
+def test_a_page_is_quoted_in_reading_order_from_the_matched_line() -> None:
+    """The line below the one the question matches often holds the answer (a sentence that
+    goes on); lines above come after, while room is left."""
+    page = [
+        "technical details are too complex to cover in the book itself.",
+        "In teaching our courses, we have found it useful for the students to attempt a number of",
+        "small implementation projects, which often build on one another, in",
+        "these projects even turn into conference papers!) The exercises at the end",
+    ]
+    hit = Hit(
+        video_id="v",
+        clip_index=3,
+        start_s=30.0,
+        end_s=40.0,
+        score=0.05,
+        evidence=[{"modality": "ocr", "text": t, "start_s": 30, "end_s": 40} for t in page],
+    )
+    a = extractive.answer("In their courses, what do the students attempt a number of?", [hit])
+    quoted = a.answer.split("“")[1].split("”")[0]
+    assert quoted.startswith(page[1] + " | " + page[2])
