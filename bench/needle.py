@@ -112,6 +112,7 @@ def run_once(hay: Haystack, a: argparse.Namespace) -> dict[str, Any]:
 
     env = {"VIDRAG_LMM__BASE_URLS": a.lmm_url} if a.lmm_url else {}
     code = Path(a.code or Path(__file__).resolve().parents[1])
+    version = code_version(code)  # now, as the service starts: a commit made meanwhile is not its
     before = machine()
     with tempfile.TemporaryDirectory(prefix="vidrag-needle-") as tmp:
         data = Path(a.keep_data or Path(tmp) / "data")
@@ -131,7 +132,7 @@ def run_once(hay: Haystack, a: argparse.Namespace) -> dict[str, Any]:
     caps = body["capabilities"]
     return {
         "date": before["date"],
-        "code": code_version(code),
+        "code": version,
         "minutes": hay.meta["minutes"],
         "seed": hay.meta["seed"],
         "video": hay.path.name,
