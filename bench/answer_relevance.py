@@ -22,7 +22,12 @@ the lexical pair fixed, every cosine threshold of DENSE_THRESHOLDS is tried the 
 question the lexical rule leaves unanswered is answered by its closest clip when that clip's
 cosine reaches it; no absent question may pass even SAFETY_GAP below it) and the lowest one
 answering the most is chosen: cosines of unrelated text crowd just below it, so a higher one
-would only turn away more paraphrases than this set holds."""
+would only turn away more paraphrases than this set holds.
+
+Last, the answers with every tier on, the hedged closest moment included (the first-ranked clip
+quoted when its cosine reaches `relevance.NEAREST_DENSE`; chosen with `bench.answer_replay` on
+the needle haystack and this set): how many are answered, how many of them hedged, and how many
+absent questions get a hedged moment."""
 
 from __future__ import annotations
 
@@ -127,6 +132,23 @@ def judged(recorded: dict[str, Any]) -> list[dict[str, Any]]:
             )
         rows.append({"q": q["q"], "clip": q["clip"], "rank": _rank(q), "hits": per_hit})
     return rows
+
+
+def with_nearest(recorded: dict[str, Any]) -> dict[str, int]:
+    """The answers `extractive.answer` gives with every tier on (sure quotes, the cosine rule and
+    the hedged closest moment at `relevance.NEAREST_DENSE`): answered (of them hedged), and the
+    absent questions given a hedged closest moment or a quote."""
+    out = {"answered": 0, "answered_hedged": 0, "absent_hedged": 0, "absent_quoted": 0}
+    for q in recorded["questions"]:
+        a = extractive.answer(q["q"], [Hit.model_validate(h) for h in q["hits"]])
+        hedged = a.answer.startswith(extractive.UNSURE)
+        if q["clip"] is None:
+            out["absent_hedged"] += hedged
+            out["absent_quoted"] += not hedged and bool(a.cited)
+        elif contains_answer(a.answer, q.get("answer", [])):
+            out["answered"] += 1
+            out["answered_hedged"] += hedged
+    return out
 
 
 def _rank(q: dict[str, Any]) -> int | None:
@@ -242,6 +264,8 @@ def main() -> None:
     )
     print("cosine threshold chosen:", dense)
     print("current cosine threshold:", relevance.DENSE_THRESHOLD, with_dense)
+    nearest = with_nearest(recorded)
+    print("with the closest moment at", relevance.NEAREST_DENSE, nearest)
     RESULTS.write_text(
         json.dumps(
             {
@@ -257,6 +281,7 @@ def main() -> None:
                 },
                 "dense_chosen": dense,
                 "current_with_dense": {"dense_threshold": relevance.DENSE_THRESHOLD, **with_dense},
+                "with_nearest": {"nearest_dense": relevance.NEAREST_DENSE, **nearest},
                 "questions": rows,
             },
             ensure_ascii=False,
