@@ -81,6 +81,10 @@ class ASRSettings(BaseModel):
     # changes language within a part), not only in the first; the encoder output is reused
     multilingual: bool = True
     vad: bool = True  # skip silence and music (Silero VAD, in the faster-whisper wheel)
+    # with no language given, speech that the VAD hears but no segment covers (a sentence in
+    # another language inside a window, which Whisper drops) is transcribed again alone, its
+    # language detected for it: indexer/extractors/asr/dropped.py
+    hear_dropped: bool = True
     # a window whose text looks wrong (repeats, low confidence) is decoded again at the next
     # temperature, sampling `best_of` candidates. faster-whisper's own retries (0.0 ... 1.0,
     # best of 5) cost 0.20-0.23 CPU-s per speech second on a real 10-min haystack (talk under

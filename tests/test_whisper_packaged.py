@@ -25,6 +25,8 @@ from tests.asr_media import (
     DE_WEATHER,
     EN_GARDEN,
     EN_LIBRARY,
+    EN_WEATHER,
+    FR_HOSPITAL,
     FR_NEWS,
     heard,
     noise,
@@ -237,3 +239,29 @@ def test_models_dir_defaults_to_the_data_directory(monkeypatch, tmp_path) -> Non
     assert FasterWhisperASR(ASRSettings())._cache() == tmp_path / "models"
     monkeypatch.setenv("VIDRAG_MODELS_DIR", str(tmp_path / "elsewhere"))
     assert FasterWhisperASR(ASRSettings())._cache() == tmp_path / "elsewhere"
+
+
+def test_a_sentence_in_another_language_inside_a_window_is_heard_in_its_language(
+    whisper_base, tmp_path
+) -> None:
+    """A French sentence between English ones: the window is detected as English and Whisper
+    drops or garbles the French; heard again alone (indexer/extractors/asr/dropped.py), it is
+    written in French, in place. Without that second hearing fewer French words survive."""
+    audio = np.concatenate(
+        [pcm(EN_WEATHER), silence(0.8), pcm(FR_HOSPITAL), silence(0.8), pcm(EN_LIBRARY)]
+    )
+    wav = synth.write_wav(tmp_path / "mixed.wav", audio)
+    french = {"bonjour", "frère", "médecin", "réunion", "merci", "beaucoup", "bientôt"}
+    tr = whisper_base.transcribe(wav, offset_s=50.0)
+    assert tr.language == "en" and {"weather", "library"} <= heard(tr), tr
+    assert len(french & heard(tr)) >= 3, tr
+    assert [s.start_s for s in tr.segments] == sorted(s.start_s for s in tr.segments)
+    fr_words = [w for w in words_of(tr) if w.word.lower().strip(",.") in french]
+    start = 50.0 + (len(pcm(EN_WEATHER)) / synth.RATE) + 0.3
+    assert all(start <= w.start_s <= start + len(pcm(FR_HOSPITAL)) / synth.RATE for w in fr_words)
+    once = FasterWhisperASR(
+        whisper_base.settings.model_copy(update={"hear_dropped": False}),
+        offline=True,
+        models_dir=whisper_base.models_dir,
+    )
+    assert len(french & heard(once.transcribe(wav))) < len(french & heard(tr))

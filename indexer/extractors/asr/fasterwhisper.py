@@ -7,7 +7,8 @@ configured. The model that ran is recorded in every transcript ("whisper-base (p
 
 Each call detects the language of its audio (a part of a video) unless one is given: the
 upload's `language` field, else `ASRSettings.language`. Silero VAD (in the wheel) skips silence
-and music before Whisper sees the audio."""
+and music before Whisper sees the audio; speech it hears that Whisper drops (a sentence in
+another language inside a window) is transcribed again alone (`dropped.py`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from indexer.errors import MediaError, ModelUnavailable
-from indexer.extractors.asr import packaged
+from indexer.extractors.asr import dropped, packaged
 from indexer.extractors.base import Availability, UnsupportedLanguage, register, resolve_device
 from indexer.extractors.hub import check_hf_repo
 from indexer.settings import ASRSettings, Settings
@@ -209,6 +210,15 @@ class FasterWhisperASR:
             segments, info = model.transcribe(samples, **options)
         # `segments` is a generator: the decoding happens while it is consumed here
         out = [s for s in (to_segment(seg, offset_s) for seg in segments) if s.text]
+        if cfg.hear_dropped and cfg.vad and language is None and len(samples):
+            alone = {**options, "multilingual": False, "vad_filter": False}
+
+            def transcribe_alone(piece: Any) -> tuple[str | None, list[SpeechSegment]]:
+                segs, heard = model.transcribe(piece, **alone)
+                found = [s for s in (to_segment(seg, 0.0) for seg in segs) if s.text]
+                return heard.language, found
+
+            out = dropped.heard_again(samples, out, offset_s, info.language, transcribe_alone)
         # with no speech, a detected language is a guess about silence: record none
         detected = info.language if out or language else None
         return Transcript(backend=self.name, model=label, language=detected, segments=out)
