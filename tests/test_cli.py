@@ -165,7 +165,9 @@ def test_killed_and_interrupted_runs_resume(tmp_path: Path) -> None:
     resumes, and that command finishes the video."""
     speech = synth.speech_wav("One two three four five six seven eight nine ten.")
     card = synth.save_png(synth.text_card(["PARTS", "AND RESUMES"]), "resume-card")
-    video = synth.still_with_speech(card, speech, 40.0)
+    # 8 parts: when the second run's Ctrl-C comes (after part 1's speech) six remain, so it
+    # cannot finish first (with 4, a user's-clone run did, and exited 0)
+    video = synth.still_with_speech(card, speech, 80.0)
     data = tmp_path / "data"
     env = _env(VIDRAG_SEGMENT__PART_S="10", VIDRAG_JOBS__STALE_AFTER_S="3600")
     cmd = [VIDRAG, "index", str(video), "--data-dir", str(data), "--jobs", "1"]
