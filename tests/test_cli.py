@@ -178,7 +178,12 @@ def test_killed_and_interrupted_runs_resume(tmp_path: Path) -> None:
     first.send_signal(signal.SIGKILL)
     first.communicate()
 
-    second = subprocess.Popen(cmd, env=env, **pipes)  # type: ignore[call-overload]
+    # a suite started in the background (`scripts/test.sh &`, nohup) passes SIGINT on ignored,
+    # and Python then installs no Ctrl-C handler: give the run the default a terminal gives
+    def ctrl_c_default() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    second = subprocess.Popen(cmd, env=env, preexec_fn=ctrl_c_default, **pipes)  # type: ignore[call-overload]
     _wait_for("videos/*/parts/0001/stages/speech.json", data, second)
     second.send_signal(signal.SIGINT)
     out, err = second.communicate(timeout=120)
