@@ -22,6 +22,7 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from bench.common import RESULTS, bench_settings
 from bench.fusion_weights import run_of
@@ -77,15 +78,11 @@ def score(library: Path, recorded: dict[str, Any], bar: float | None = None) -> 
     per_kind: dict[str, dict[str, int]] = {}
     for q in recorded["questions"]:
         hits = [Hit.model_validate(h) for h in q["hits"]]
-        if bar is None:
+        # the service reads the bar from the module, so the candidate replaces it for one answer
+        with patch.object(
+            relevance, "NEAREST_DENSE", relevance.NEAREST_DENSE if bar is None else bar
+        ):
             a = extractive.answer(q["question"], hits, speech_of=speech_of)
-        else:
-            saved = relevance.NEAREST_DENSE
-            relevance.NEAREST_DENSE = bar
-            try:
-                a = extractive.answer(q["question"], hits, speech_of=speech_of)
-            finally:
-                relevance.NEAREST_DENSE = saved
         hedged = a.answer.startswith(extractive.UNSURE)
         k = per_kind.setdefault(
             q["kind"],
