@@ -129,9 +129,10 @@ class PartStages:
 
 def _remove_stale_temps(store: ArtifactStore, part: ArtifactStore, t0: float, t1: float) -> None:
     """A run killed mid-write leaves its atomic writes' temp files (`.<name>.<random>.tmp`).
-    Decoding starts the part over, so remove those of this part: everything in its own directory, and in
-    the video's shared `frames/` only the frames of [t0, t1) (other parts may be writing theirs
-    right now; a part's step has one owner at a time, so nobody writes these)."""
+    Decoding starts the part over, so remove those of this part: everything in its own
+    directory, and in the video's shared `frames/` only the frames of [t0, t1) (other parts
+    may be writing theirs right now; a part's step has one owner at a time, so nobody writes
+    these)."""
     for tmp in part.root.rglob(".*.tmp"):
         tmp.unlink(missing_ok=True)
     lo, hi = math.floor(t0 * 1000), math.ceil(t1 * 1000)
