@@ -176,6 +176,9 @@ class IndexSettings(BaseModel):
     default_top_k: int = 5
     max_top_k: int = 50
     use_gpu: bool = False  # GPU FAISS when built with it and a GPU is present
+    # keep each library-wide IVF index in a file under <data_dir>/search-cache, memory-mapped:
+    # shared by the gateway processes, read as searches probe it, reused after a restart
+    map_ivf: bool = True
 
 
 class Settings(BaseSettings):

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import faiss as _faiss
 import numpy as np
 
+from indexer.search.ivf_file import mapped_ivf
 from indexer.search.vectors import FLAT, VectorIndex, ivf_nlist
 from indexer.settings import IndexSettings
 
@@ -138,11 +140,13 @@ def prepare_dense(
     new: list[VideoEntry],
     settings: IndexSettings,
     rebuild: bool = True,
+    cache: Path | None = None,
 ) -> tuple[DenseIndex, bool]:
     """The modality's index for the next state (`videos`: its loaded videos) and whether it was
     rebuilt from the files. The old index is never changed: searches may be using it. With
     `rebuild` False only deltas are added (fast: proportional to the new videos); an index of
-    another model is then kept as it is, and not searched."""
+    another model is then kept as it is, and not searched. `cache`: where a base too large for
+    an exact index is kept as a memory-mapped file (None: in this process's memory)."""
     if key is None:  # capability off: free the memory
         return DenseIndex(), False
     if not rebuild and (old.key != key or old.base is None):
@@ -171,7 +175,11 @@ def prepare_dense(
         ):
             return DenseIndex(key, old.base, deltas, frozenset(members), dead, in_deltas), False
     chosen = sorted((v for v in videos.values() if fits(v, name, key)), key=lambda v: v.lo)
-    base = build_from(chosen, name, key[1], settings)
+    total = sum(len(v.dense[name][1]) for v in chosen)
+    if cache is not None and total > settings.flat_max:
+        base: VectorIndex | None = mapped_ivf(cache, chosen, name, key[1], settings)
+    else:
+        base = build_from(chosen, name, key[1], settings)
     return DenseIndex(key, base, (), frozenset(v.vid for v in chosen), 0), True
 
 

@@ -80,8 +80,10 @@ class LibraryState:
 class StateBuilder:
     """Prepares the next LibraryState from a listing of the library's indexes."""
 
-    def __init__(self, library: Library, settings: IndexSettings) -> None:
-        self.library, self.settings = library, settings
+    def __init__(
+        self, library: Library, settings: IndexSettings, cache: Path | None = None
+    ) -> None:
+        self.library, self.settings, self.cache = library, settings, cache
 
     def prepare(
         self,
@@ -132,7 +134,15 @@ class StateBuilder:
         rebuilt = self._prepare_keywords(st, parts, live, rebuild)
         for name in MODALITIES:
             dense, built = prepare_dense(
-                old.dense[name], videos, name, keys[name], gone, new, self.settings, rebuild
+                old.dense[name],
+                videos,
+                name,
+                keys[name],
+                gone,
+                new,
+                self.settings,
+                rebuild,
+                self.cache,
             )
             st.dense[name] = dense
             rebuilt |= built
@@ -170,7 +180,7 @@ class StateBuilder:
         )
         for name in MODALITIES:
             out.dense[name], _ = prepare_dense(
-                DenseIndex(), videos, name, keys[name], [], [], self.settings
+                DenseIndex(), videos, name, keys[name], [], [], self.settings, cache=self.cache
             )
         return out
 

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from indexer.search.library import LibraryState, Stamp, StateBuilder, folder_mtime, scan_library
 from indexer.settings import IndexSettings
@@ -39,9 +40,11 @@ class VideoSearchState:
 class LibraryWatcher:
     """Owns the current LibraryState and refreshes it in the background."""
 
-    def __init__(self, library: Library, settings: IndexSettings) -> None:
+    def __init__(
+        self, library: Library, settings: IndexSettings, cache: Path | None = None
+    ) -> None:
         self.library = library
-        self._builder = StateBuilder(library, settings)
+        self._builder = StateBuilder(library, settings, cache)
         self.state = LibraryState()  # replaced whole, never changed: readers need no lock
         self._keys: Keys = {}
         self._wanted: Keys = {}

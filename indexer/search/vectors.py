@@ -64,15 +64,8 @@ class VectorIndex:
         elif kind in (IVF, IVF_SQ8):
             if n == 0:
                 raise ValueError("an IVF index needs vectors to train on")
-            nlist = ivf_nlist(n)
-            codec = "SQ8" if kind == IVF_SQ8 else "Flat"
-            index = faiss.index_factory(d, f"IVF{nlist},{codec}", faiss.METRIC_INNER_PRODUCT)
-            ivf = faiss.extract_index_ivf(index)
-            ivf.cp.niter = 10
-            ivf.cp.max_points_per_centroid = TRAIN_PER_LIST  # FAISS then samples for us
-            ivf.cp.seed = 1234
-            ivf.nprobe = settings.nprobe
-            index.train(x)
+            index = new_ivf(d, ivf_nlist(n), kind, settings)
+            index.train(x)  # on a sample: max_points_per_centroid
         else:
             raise ValueError(f"unknown index kind {kind!r}")
         if kind == FLAT:
@@ -82,8 +75,13 @@ class VectorIndex:
         return cls(index, kind, settings.nprobe, settings.use_gpu)
 
     @classmethod
-    def load(cls, path: Path, settings: IndexSettings | None = None) -> VectorIndex:
-        index = faiss.read_index(str(path))
+    def load(
+        cls, path: Path, settings: IndexSettings | None = None, *, mmap: bool = False
+    ) -> VectorIndex:
+        """`mmap`: an IVF's lists stay in the file, mapped read-only (the index must then not
+        be changed); the mapping outlives the file's removal."""
+        flags = (faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY) if mmap else 0
+        index = faiss.read_index(str(path), flags)
         kind = _kind_of(index)
         if settings is not None:
             return cls(index, kind, settings.nprobe, settings.use_gpu)
@@ -181,6 +179,18 @@ class VectorIndex:
         scores, ids = self._cpu.search(q, k, params=params)
         del bits
         return scores, ids
+
+
+def new_ivf(d: int, nlist: int, kind: str, settings: IndexSettings) -> Any:
+    """An untrained IVF index of `nlist` lists, float (IVF) or 8-bit (IVF_SQ8) codes."""
+    codec = "SQ8" if kind == IVF_SQ8 else "Flat"
+    index = faiss.index_factory(d, f"IVF{nlist},{codec}", faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.extract_index_ivf(index)
+    ivf.cp.niter = 10
+    ivf.cp.max_points_per_centroid = TRAIN_PER_LIST  # FAISS samples a larger training set
+    ivf.cp.seed = 1234
+    ivf.nprobe = settings.nprobe
+    return index
 
 
 def _fill_lists(ivf: Any, x: np.ndarray, ids: np.ndarray) -> None:
