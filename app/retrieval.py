@@ -74,15 +74,11 @@ def search_state(services: Services, video_id: str) -> dict[str, str]:
 
 
 def public_hits(services: Services, hits: list[Hit]) -> list[HitPublic]:
-    titles: dict[str, str] = {}
-    for h in hits:
-        if h.video_id not in titles:
-            state = services.catalog.get(h.video_id)
-            titles[h.video_id] = state.title if state else h.video_id
+    titles = services.catalog.titles(list(dict.fromkeys(h.video_id for h in hits)))
     return [
         HitPublic(
             video_id=h.video_id,
-            title=titles[h.video_id],
+            title=titles.get(h.video_id, h.video_id),
             clip_index=h.clip_index,
             start_s=round(h.start_s, 3),
             end_s=round(h.end_s, 3),

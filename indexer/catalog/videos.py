@@ -121,6 +121,12 @@ class VideoRecords(CatalogDB):
                 )
             return {v: st for v, st in s.execute(q)}
 
+    def titles(self, video_ids: list[str]) -> dict[str, str]:
+        """Title by id of those of `video_ids` that exist, in one query."""
+        with self.session() as s:
+            q = select(VideoRow.id, VideoRow.title).where(VideoRow.id.in_(video_ids))
+            return {v: t for v, t in s.execute(q)}
+
     def delete(self, video_id: str) -> bool:
         with self.session() as s:
             job_ids = list(s.scalars(select(JobRow.id).where(JobRow.video_id == video_id)))

@@ -1,12 +1,11 @@
 """Moment retrieval over the library: keyword, sub-word, dense text and frame rankings fused by
 weighted reciprocal rank.
 
-The Searcher holds one library-wide index per modality in memory, whose ids ("rows") number the
-clips of every loaded video: at 1,000 hours (~360k clips) one IVF search takes about a
-millisecond, a thousand per-video searches far more. A search limited to a few videos (at most
-`exact_below` vectors) scans those videos' memory-mapped vectors exactly instead, so its cost
-follows what it searches. Clip documents stay in memory (zlib blocks): a search reads no file.
-The library's state is kept current by a LibraryWatcher in the background (see refresh.py).
+One library-wide index per modality, whose ids ("rows") number the clips of every loaded video
+(a large IVF is a memory-mapped file, see ivf_file.py): at 1,000 hours one IVF search takes
+about a millisecond. A search limited to a few videos (at most `exact_below` vectors) scans
+their memory-mapped vectors exactly, so its cost follows what it searches. Clip documents stay
+in memory (zlib blocks); a LibraryWatcher keeps the state current (see refresh.py).
 """
 
 from __future__ import annotations
@@ -36,9 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 FRAMES_PER_CLIP = 10  # frame hits fetched per clip wanted (1 fps over 10 s clips)
-# text vectors fetched per clip wanted: the whole clip, its text and objects, and its speech
-# (whole or in 2-3 windows, see indexer/clip_texts.py)
-TEXTS_PER_CLIP = 6
+TEXTS_PER_CLIP = 6  # text vectors fetched per clip wanted (whole, text+objects, speech windows)
 
 
 @dataclass
@@ -185,7 +182,10 @@ class Searcher:
         if video_ids is None:
             return st, None, {}
         wanted = list(dict.fromkeys(video_ids))
-        pending = self.watcher.pending(wanted)
+        # library-wide (`skip`): a stat only for videos not loaded (one per video cost 41 ms at
+        # 1,000 videos); a loaded one indexed again moves the folder mtime: notice() refreshes
+        unloaded = [v for v in wanted if v not in st.videos] if skip else wanted
+        pending = self.watcher.pending(unloaded)
         if pending:
             self.watcher.wait_for(pending, self.settings.load_wait_s)
             st = self.watcher.state
@@ -261,12 +261,15 @@ class Searcher:
         if not d.parts:
             return []
         k = depth * (FRAMES_PER_CLIP if name == "frames" else TEXTS_PER_CLIP)
-        chosen = [v for v in selected if v.vid in d.members]
-        n_sel = sum(len(v.dense[name][1]) for v in chosen)
-        if len(selected) < len(st.order) and n_sel <= self.settings.exact_below:
-            ids = exact_top(chosen, name, q, k)  # a few videos: scan them, not the library index
+        if len(selected) == len(st.order):  # the whole library: nothing to count per video
+            ids = d.search(q, k, mask, 1.0)
         else:
-            ids = d.search(q, k, mask, n_sel / max(d.ntotal - d.dead, 1))
+            chosen = [v for v in selected if v.vid in d.members]
+            n_sel = sum(len(v.dense[name][1]) for v in chosen)
+            if n_sel <= self.settings.exact_below:  # a few videos: scan them, not the index
+                ids = exact_top(chosen, name, q, k)
+            else:
+                ids = d.search(q, k, mask, n_sel / max(d.ntotal - d.dead, 1))
         rows = dict.fromkeys(int(i) for i in ids)  # a clip at its best vector
         return list(rows)[:depth]
 
