@@ -35,6 +35,8 @@ from indexer.search.vectors import (
     faiss,
     ivf_nlist,
     new_ivf,
+    place_in_lists,
+    size_lists,
 )
 from indexer.settings import IndexSettings
 
@@ -92,27 +94,12 @@ def build_streaming(
     assign = np.concatenate(
         [ivf.quantizer.search(x, 1)[1][:, 0] for x, _ in _chunks(chosen, name, dim)]
     )
-    counts = np.bincount(assign, minlength=nlist)
-    for no in np.flatnonzero(counts):
-        ivf.invlists.resize(int(no), int(counts[no]))
+    size_lists(ivf, np.bincount(assign, minlength=nlist))
     # pass 2: encode each chunk and write it at each list's fill mark
-    filled = np.zeros(nlist, np.int64)
-    at = 0
+    filled, at = np.zeros(nlist, np.int64), 0
     for x, ids in _chunks(chosen, name, dim):
-        a = np.ascontiguousarray(assign[at : at + len(x)])
+        place_in_lists(ivf, x, ids, np.ascontiguousarray(assign[at : at + len(x)]), filled)
         at += len(x)
-        codes = np.empty((len(x), ivf.code_size), np.uint8)
-        ivf.encode_vectors(len(x), faiss.swig_ptr(x), faiss.swig_ptr(a), faiss.swig_ptr(codes))
-        order = np.argsort(a, kind="stable")
-        per = np.bincount(a, minlength=nlist)
-        ends = np.cumsum(per)
-        for no in np.flatnonzero(per):
-            sel = order[ends[no] - per[no] : ends[no]]
-            lid, lcodes = np.ascontiguousarray(ids[sel]), np.ascontiguousarray(codes[sel])
-            ivf.invlists.update_entries(
-                int(no), int(filled[no]), len(sel), faiss.swig_ptr(lid), faiss.swig_ptr(lcodes)
-            )
-            filled[no] += len(sel)
     ivf.ntotal = index.ntotal = n
     return VectorIndex(index, kind, settings.nprobe, settings.use_gpu)
 
