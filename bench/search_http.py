@@ -3,18 +3,20 @@ videos of 360 clips, four text vectors and ten frame vectors per clip, as produc
 
     .venv/bin/python -m bench.search_http --hours 100 1000 --runs 3
     .venv/bin/python -m bench.search_http --hours 100 --clients 16 --seconds 30
+    .venv/bin/python -m bench.search_http --hours 1000 --workers 2   # two gateway processes
 
-Each run starts a fresh gateway process: the real app (`create_app`, uvicorn, one process, as
-`vidrag serve` runs it) over the library's data directory, its videos registered as ready in
-its catalog. Only the query embedders are the bench's: the text query is embedded by the real
+Each run starts a fresh gateway: the real app (`create_app` under uvicorn; one process as
+`vidrag serve` runs it, or `--workers` processes as `uvicorn --workers` / WEB_CONCURRENCY runs
+the gateway image) over the library's data directory, its videos registered as ready in its
+catalog. Only the query embedders are the bench's: the text query is embedded by the real
 offline text model (its cost is paid in every request) and then replaced by the query's vector
 drawn from the library's topic mixture (the library's vectors are synthetic; see bench.search),
 so the dense search probes lists shaped like the data; the frame query (a CLIP text tower,
 which no offline weights provide) is a random unit vector. `--clients` httpx clients in this
 process then post `POST /v1/search` (top 10, whole library) back to back for `--seconds`,
-after a warm-up pass. Reported per run: latency p50/p99, requests per second, errors, the
-gateway's RSS (anonymous and file-backed: the memory-mapped IVF lists are file-backed pages in
-the page cache) and the time to its first answer (a run over an unchanged library maps the
+after a warm-up pass, then one client alone. Reported per run: latency p50/p99, requests per
+second, errors, the gateway's memory summed over its processes (RSS, anonymous, file-backed:
+the memory-mapped IVF lists are page-cache pages; PSS counts a page shared by n processes 1/n) and the time to its first answer (a run over an unchanged library maps the
 IVF files the first run wrote). Recall of the IVF against exact search on real embeddings of
 real text is `bench.ivf_recall`. Results are appended to bench/results/search_http.jsonl."""
 
@@ -85,37 +87,73 @@ def register_ready(settings: Any, ids: list[str]) -> None:
             s.add(JobRow(video_id=vid, status=READY, stage=READY, percent=100.0, updated_at=now))
 
 
-def serve(hours: int, port: int) -> None:
-    """The gateway child: the real app over the library of `hours`, until killed."""
+def serve(hours: int, port: int, workers: int) -> None:
+    """The gateway child: the real app over the library of `hours`, until killed; `workers`
+    processes (uvicorn's, as `uvicorn --workers` or WEB_CONCURRENCY runs the gateway image)."""
     import uvicorn
 
+    from app.settings import AppSettings
+
+    root, _ = build_library(hours, Mixture())
+    settings = AppSettings().model_copy(update={"data_dir": root, "hf_offline": True})
+    ids = sorted(p.name for p in settings.videos_dir.iterdir() if not p.name.startswith("."))
+    register_ready(settings, ids)
+    os.environ["VIDRAG_BENCH_HOURS"] = str(hours)
+    uvicorn.run(
+        "bench.search_http:bench_app",
+        factory=True,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+    )
+
+
+def bench_app() -> Any:
+    """The app with the bench's query embedders (built in each worker process)."""
     from app.main import create_app
     from app.settings import AppSettings
     from indexer.extractors import Extractors
 
     mix = Mixture()
-    root, _ = build_library(hours, mix)
+    root, _ = build_library(int(os.environ["VIDRAG_BENCH_HOURS"]), mix)
     settings = AppSettings().model_copy(update={"data_dir": root, "hf_offline": True})
-    ids = sorted(p.name for p in settings.videos_dir.iterdir() if not p.name.startswith("."))
-    register_ready(settings, ids)
     real = Extractors(settings).get("text")
     if real is None:
         raise SystemExit("no text embedder: the bench pays a real query embedding per request")
     app = create_app(settings)
-    services = app.state.services
-    services.extractors = OnlyText(RealCostEmbedder(dict(queries(mix, N_QUERIES, 7)), real))
+    app.state.services.extractors = OnlyText(
+        RealCostEmbedder(dict(queries(mix, N_QUERIES, 7)), real)
+    )
     print(f"text model: {Extractors(settings).status('text')}", file=sys.stderr, flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    return app
 
 
 def memory(pid: int) -> dict[str, int]:
-    """The process's resident memory in MB: all, anonymous (heap) and file-backed (mappings)."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "RssAnon", "RssFile"):
-            out[key] = round(int(value.split()[0]) / 1024)
-    return {"rss_mb": out["VmRSS"], "anon_mb": out["RssAnon"], "file_mb": out["RssFile"]}
+    """The gateway's resident memory in MB, summed over its processes: all (RSS), anonymous
+    (heap) and file-backed (mappings); PSS counts a page shared by n processes 1/n in each."""
+    import psutil
+
+    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    out = dict.fromkeys(("VmRSS", "RssAnon", "RssFile", "Pss"), 0)
+    for p in procs:
+        for name in ("status", "smaps_rollup"):
+            try:
+                text = Path(f"/proc/{p.pid}/{name}").read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                key, _, value = line.partition(":")
+                if key in out:
+                    out[key] += int(value.split()[0])
+    mb = {k: round(v / 1024) for k, v in out.items()}
+    return {
+        "rss_mb": mb["VmRSS"],
+        "anon_mb": mb["RssAnon"],
+        "file_mb": mb["RssFile"],
+        "pss_mb": mb["Pss"],
+        "processes": len(procs),
+    }
 
 
 async def load(url: str, texts: list[str], clients: int, seconds: float) -> dict[str, Any]:
@@ -154,13 +192,16 @@ async def load(url: str, texts: list[str], clients: int, seconds: float) -> dict
     }
 
 
-def run_once(hours: int, clients: int, seconds: float, texts: list[str]) -> dict[str, Any]:
+def run_once(
+    hours: int, clients: int, seconds: float, texts: list[str], workers: int
+) -> dict[str, Any]:
     import httpx
 
     port = free_port()
     log = open(CACHE / f"search_http-{hours}h.log", "wb")  # noqa: SIM115
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "VIDRAG_WARM_UP": "true"}
     cmd = [sys.executable, "-m", "bench.search_http", "--serve", str(hours), "--port", str(port)]
+    cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
@@ -185,6 +226,7 @@ def run_once(hours: int, clients: int, seconds: float, texts: list[str]) -> dict
         return {
             "hours": hours,
             "clients": clients,
+            "workers": workers,
             "seconds": seconds,
             "first_answer_s": round(first_answer_s, 1),
             "memory_loaded": loaded,
@@ -205,11 +247,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--workers", type=int, default=1, help="gateway processes (uvicorn's)")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the gateway child
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.serve is not None:
-        serve(a.serve, a.port)
+        serve(a.serve, a.port, a.workers)
         return
     texts = [t for t, _ in queries(Mixture(), N_QUERIES, 7)]
     commit = subprocess.run(
@@ -219,7 +262,7 @@ def main() -> None:
         build_library(hours, Mixture())  # once, before any timing
         runs = []
         for n in range(a.runs):
-            r = run_once(hours, a.clients, a.seconds, texts)
+            r = run_once(hours, a.clients, a.seconds, texts, a.workers)
             r.update(commit=commit, run=n + 1, machine=machine())
             runs.append(r)
             with OUT.open("a") as f:
