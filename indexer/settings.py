@@ -150,6 +150,9 @@ class IndexSettings(BaseModel):
     # below this many vectors an exact flat index; above, IVF (trained on the data)
     flat_max: int = 200_000
     nprobe: int = 16
+    # an IVF search scans at least this share of its lists (recall on real embeddings: see
+    # indexer/search/vectors.py `probes`; 1,000 h: 240 of the text index's 4,800 lists)
+    probe_share: float = 0.05
     # weighted reciprocal rank fusion: each ranking adds weight / (rrf_k + rank) to a clip.
     # keyword: BM25 over words; subword: BM25 over character trigrams of the less common words
     # (finds misheard speech); text / frames: the dense rankings. Chosen on two kinds of query:

@@ -112,3 +112,15 @@ def test_the_searcher_maps_the_library_index_and_a_restart_reuses_it(tmp_path, m
     hits = restarted.search("topic4 subject3", top_k=3)
     assert (hits[0].video_id, hits[0].clip_index) == ("v4", 3)
     assert list((tmp_path / "search-cache").glob("text-*.faiss")) == [cached]
+
+
+def test_a_search_scans_a_share_of_the_lists_when_there_are_many():
+    vs = videos([3000])
+    x, rows = all_vectors(vs)
+    few = IndexSettings(flat_max=1000, nprobe=2, probe_share=0.0)
+    share = IndexSettings(flat_max=1000, nprobe=2, probe_share=0.5)
+    for settings in (few, share):
+        built = VectorIndex.build(x, rows, settings)
+        streamed = build_streaming(vs, "text", D, settings, IVF)
+        want = 2 if settings is few else -(-built.nlist // 2)
+        assert built.nprobe == streamed.nprobe == want

@@ -36,6 +36,7 @@ from indexer.search.vectors import (
     ivf_nlist,
     new_ivf,
     place_in_lists,
+    probes,
     size_lists,
 )
 from indexer.settings import IndexSettings
@@ -101,7 +102,7 @@ def build_streaming(
         place_in_lists(ivf, x, ids, np.ascontiguousarray(assign[at : at + len(x)]), filled)
         at += len(x)
     ivf.ntotal = index.ntotal = n
-    return VectorIndex(index, kind, settings.nprobe, settings.use_gpu)
+    return VectorIndex(index, kind, probes(settings, index, kind), settings.use_gpu)
 
 
 def _chunks(

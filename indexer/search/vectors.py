@@ -72,7 +72,7 @@ class VectorIndex:
             index.add_with_ids(x, xid)
         else:
             _fill_lists(faiss.extract_index_ivf(index), x, xid)
-        return cls(index, kind, settings.nprobe, settings.use_gpu)
+        return cls(index, kind, probes(settings, index, kind), settings.use_gpu)
 
     @classmethod
     def load(
@@ -84,7 +84,7 @@ class VectorIndex:
         index = faiss.read_index(str(path), flags)
         kind = _kind_of(index)
         if settings is not None:
-            return cls(index, kind, settings.nprobe, settings.use_gpu)
+            return cls(index, kind, probes(settings, index, kind), settings.use_gpu)
         saved = faiss.extract_index_ivf(index).nprobe if kind != FLAT else 16
         return cls(index, kind, int(saved))
 
@@ -179,6 +179,16 @@ class VectorIndex:
         scores, ids = self._cpu.search(q, k, params=params)
         del bits
         return scores, ids
+
+
+def probes(settings: IndexSettings, index: Any, kind: str) -> int:
+    """The lists an IVF search scans: `nprobe`, or `probe_share` of its lists when more. On
+    real e5 embeddings with as many lists as the 1,000-h text index (4,800), recall@10 against
+    exact search is 0.83 at 16 lists, 0.95 at 128, 0.97 at 256 (`bench.ivf_recall`)."""
+    if kind == FLAT:
+        return settings.nprobe
+    nlist = int(faiss.extract_index_ivf(index).nlist)
+    return max(settings.nprobe, math.ceil(settings.probe_share * nlist))
 
 
 def new_ivf(d: int, nlist: int, kind: str, settings: IndexSettings) -> Any:
