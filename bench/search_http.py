@@ -16,8 +16,9 @@ which no offline weights provide) is a random unit vector. `--clients` httpx cli
 process then post `POST /v1/search` (top 10, whole library) back to back for `--seconds`,
 after a warm-up pass, then one client alone. Reported per run: latency p50/p99, requests per
 second, errors, the gateway's memory summed over its processes (RSS, anonymous, file-backed:
-the memory-mapped IVF lists are page-cache pages; PSS counts a page shared by n processes 1/n) and the time to its first answer (a run over an unchanged library maps the
-IVF files the first run wrote). Recall of the IVF against exact search on real embeddings of
+the memory-mapped IVF lists are page-cache pages; PSS counts a page shared by n processes
+1/n) and the time to its first answer (a run over an unchanged library maps the IVF files the
+first run wrote). Recall of the IVF against exact search on real embeddings of
 real text is `bench.ivf_recall`. Results are appended to bench/results/search_http.jsonl."""
 
 from __future__ import annotations
