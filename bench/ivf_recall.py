@@ -62,7 +62,7 @@ def embeddings(name: str, texts: list[str]) -> np.ndarray:
 def main() -> None:
     import faiss
 
-    from indexer.search.vectors import IVF, IVF_SQ8, VectorIndex, ivf_nlist, new_ivf
+    from indexer.search.vectors import IVF, IVF_SQ8, VectorIndex, ivf_nlist
     from indexer.settings import IndexSettings
 
     cfg = IndexSettings()
@@ -88,14 +88,8 @@ def main() -> None:
     ids = np.arange(len(base), dtype=np.int64)
     for kind in (IVF, IVF_SQ8):
         started = time.perf_counter()
-        if args.lists_as_for:
-            index = VectorIndex(
-                new_ivf(base.shape[1], ivf_nlist(args.lists_as_for), kind, cfg), kind
-            )
-            index._cpu.train(base)
-            index.add(base, ids)
-        else:
-            index = VectorIndex.build(base, ids, cfg, kind=kind)
+        nlist = ivf_nlist(args.lists_as_for) if args.lists_as_for else None
+        index = VectorIndex.build(base, ids, cfg, kind=kind, nlist=nlist)
         build_s = time.perf_counter() - started
         for nprobe in (int(p) for p in args.nprobe.split(",")):
             started = time.perf_counter()

@@ -26,13 +26,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexer.search.vectors import (
-    COMPRESS_ABOVE_BYTES,
-    IVF,
-    IVF_SQ8,
     TRAIN_PER_LIST,
     VectorIndex,
     as_vectors,
     faiss,
+    ivf_kind,
     ivf_nlist,
     new_ivf,
     place_in_lists,
@@ -57,7 +55,7 @@ def mapped_ivf(
     `cache`: built and written first when no file holds it. A cache that cannot be written
     (disk full, read-only) leaves the index in this process's memory."""
     n = sum(len(v.dense[name][1]) for v in chosen)
-    kind = IVF_SQ8 if n * dim * 4 > COMPRESS_ABOVE_BYTES else IVF
+    kind = ivf_kind(n, dim)
     path = cache / f"{name}-{_key(chosen, name, dim, kind, settings)}.faiss"
     try:
         index = VectorIndex.load(path, settings, mmap=True)

@@ -30,6 +30,11 @@ def ivf_nlist(n: int) -> int:
     return max(1, min(round(4 * math.sqrt(n)), n // 39))
 
 
+def ivf_kind(n: int, dim: int) -> str:
+    """IVF with float codes, or 8-bit codes when the floats would pass COMPRESS_ABOVE_BYTES."""
+    return IVF_SQ8 if n * dim * 4 > COMPRESS_ABOVE_BYTES else IVF
+
+
 class VectorIndex:
     """Inner-product search over L2-normalised float32 vectors with int64 ids.
 
@@ -47,7 +52,12 @@ class VectorIndex:
     # --- construction ----------------------------------------------------------------------------
     @classmethod
     def build(
-        cls, vectors: np.ndarray, ids: np.ndarray, settings: IndexSettings, kind: str | None = None
+        cls,
+        vectors: np.ndarray,
+        ids: np.ndarray,
+        settings: IndexSettings,
+        kind: str | None = None,
+        nlist: int | None = None,
     ) -> VectorIndex:
         """Exact flat index up to `settings.flat_max` vectors, else IVF trained on a sample of
         them (8-bit codes above COMPRESS_ABOVE_BYTES); `kind` forces one of flat/ivf/ivf_sq8."""
@@ -56,15 +66,13 @@ class VectorIndex:
             raise ValueError(f"{x.shape[0]} vectors but {xid.shape[0]} ids")
         n, d = x.shape
         if kind is None:
-            kind = FLAT if n <= settings.flat_max else IVF
-            if kind == IVF and x.nbytes > COMPRESS_ABOVE_BYTES:
-                kind = IVF_SQ8
+            kind = FLAT if n <= settings.flat_max else ivf_kind(n, d)
         if kind == FLAT:
             index = faiss.index_factory(d, "IDMap,Flat", faiss.METRIC_INNER_PRODUCT)
         elif kind in (IVF, IVF_SQ8):
             if n == 0:
                 raise ValueError("an IVF index needs vectors to train on")
-            index = new_ivf(d, ivf_nlist(n), kind, settings)
+            index = new_ivf(d, nlist or ivf_nlist(n), kind, settings)
             index.train(x)  # on a sample: max_points_per_centroid
         else:
             raise ValueError(f"unknown index kind {kind!r}")
