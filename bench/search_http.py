@@ -88,15 +88,20 @@ def register_ready(settings: Any, ids: list[str]) -> None:
             s.add(JobRow(video_id=vid, status=READY, stage=READY, percent=100.0, updated_at=now))
 
 
+def gateway_settings(hours: int) -> Any:
+    """The gateway's settings over the (built once) library of `hours`."""
+    from app.settings import AppSettings
+
+    root, _ = build_library(hours, Mixture())
+    return AppSettings().model_copy(update={"data_dir": root, "hf_offline": True})
+
+
 def serve(hours: int, port: int, workers: int) -> None:
     """The gateway child: the real app over the library of `hours`, until killed; `workers`
     processes (uvicorn's, as `uvicorn --workers` or WEB_CONCURRENCY runs the gateway image)."""
     import uvicorn
 
-    from app.settings import AppSettings
-
-    root, _ = build_library(hours, Mixture())
-    settings = AppSettings().model_copy(update={"data_dir": root, "hf_offline": True})
+    settings = gateway_settings(hours)
     ids = sorted(p.name for p in settings.videos_dir.iterdir() if not p.name.startswith("."))
     register_ready(settings, ids)
     os.environ["VIDRAG_BENCH_HOURS"] = str(hours)
@@ -113,18 +118,15 @@ def serve(hours: int, port: int, workers: int) -> None:
 def bench_app() -> Any:
     """The app with the bench's query embedders (built in each worker process)."""
     from app.main import create_app
-    from app.settings import AppSettings
     from indexer.extractors import Extractors
 
-    mix = Mixture()
-    root, _ = build_library(int(os.environ["VIDRAG_BENCH_HOURS"]), mix)
-    settings = AppSettings().model_copy(update={"data_dir": root, "hf_offline": True})
+    settings = gateway_settings(int(os.environ["VIDRAG_BENCH_HOURS"]))
     real = Extractors(settings).get("text")
     if real is None:
         raise SystemExit("no text embedder: the bench pays a real query embedding per request")
     app = create_app(settings)
     app.state.services.extractors = OnlyText(
-        RealCostEmbedder(dict(queries(mix, N_QUERIES, 7)), real)
+        RealCostEmbedder(dict(queries(Mixture(), N_QUERIES, 7)), real)
     )
     print(f"text model: {Extractors(settings).status('text')}", file=sys.stderr, flush=True)
     return app
