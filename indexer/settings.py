@@ -223,5 +223,10 @@ class Settings(BaseSettings):
         return self.data_dir / "videos"
 
     @property
+    def search_cache_dir(self) -> Path:
+        """Library-wide IVF indexes as files (indexer/search/ivf_file.py)."""
+        return self.data_dir / "search-cache"
+
+    @property
     def model_cache(self) -> Path:
         return self.models_dir or self.data_dir / "models"

@@ -59,7 +59,7 @@ class Searcher:
     def __init__(self, library: Library, extractors: Extractors, settings: Settings) -> None:
         self.library, self.extractors = library, extractors
         self.settings: IndexSettings = settings.index
-        cache = settings.data_dir / "search-cache" if self.settings.map_ivf else None
+        cache = settings.search_cache_dir if self.settings.map_ivf else None
         self.watcher = LibraryWatcher(library, self.settings, cache)
         self._clips = ClipCache()
         self._labels = LabelMapper(self.settings.label_min_z)
