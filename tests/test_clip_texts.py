@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from indexer.clip_texts import SPEECH_STRIDE, SPEECH_WINDOW, clip_texts, speech_windows
+from indexer.clip_texts import (
+    SPEECH_STRIDE,
+    SPEECH_WINDOW,
+    clip_texts,
+    objects_phrase,
+    plural,
+    speech_windows,
+)
 from indexer.types import Clip, ClipDoc, Evidence
 
 
@@ -32,14 +39,40 @@ def test_each_clip_gets_its_whole_evidence_its_modalities_and_speech_windows() -
         ]
     )
     first = [t for t, o in zip(texts, owners, strict=True) if o == 0]
-    assert first[0] == f"speech: {long_talk}\nocr: no litter here"  # whole, OCR words unglued
+    assert first[0] == f"speech: {long_talk}\nA sign reads: no litter here"  # OCR words unglued
     assert f"speech: {long_talk}" not in first  # its windows stand for the long speech
     assert [t for t in first if t.startswith("word")] == speech_windows(long_talk)
-    assert "ocr: no litter here" in first
+    assert "A sign reads: no litter here" in first
     second = [t for t, o in zip(texts, owners, strict=True) if o == 1]
     assert second[1:] == [
         "speech: the spare key is under the pot",
-        "objects: 1 potted plant (left)",
+        "Seen: a potted plant",
     ]
     assert 2 not in owners
-    assert [t for t, o in zip(texts, owners, strict=True) if o == 3] == ["ocr: EXIT"]
+    assert [t for t, o in zip(texts, owners, strict=True) if o == 3] == ["A sign reads: EXIT"]
+
+
+def test_what_is_seen_gets_a_vector_of_its_own_beside_the_talk() -> None:
+    texts, _ = clip_texts(
+        [
+            doc(
+                0,
+                speech="we drove home",
+                ocr="Yuyuan Rd.",
+                objects="2 person (left), 1 bus (center)",
+            )
+        ]
+    )
+    assert texts[0] == "speech: we drove home\nA sign reads: Yuyuan Rd.\nSeen: 2 people, a bus"
+    assert texts[-1] == "A sign reads: Yuyuan Rd.\nSeen: 2 people, a bus"  # without the talk
+    assert len(texts) == 5  # whole, speech, sign, objects, what is seen
+
+
+def test_detections_read_as_counted_words() -> None:
+    described = "7 person (center, right, top right), 3 orange (left), 1 sports ball (top)"
+    assert objects_phrase(described) == "7 people, 3 oranges, a sports ball"
+    assert objects_phrase("2 wine glass (left), 2 bus (center), 2 skis (bottom)") == (
+        "2 wine glasses, 2 buses, 2 skis"
+    )
+    assert objects_phrase("a red kite over the beach") == "a red kite over the beach"  # free text
+    assert plural("knife") == "knives" and plural("dining table") == "dining tables"
