@@ -166,6 +166,13 @@ class IndexSettings(BaseModel):
     weight_subword: float = 1.0
     weight_text: float = 1.0
     weight_frames: float = 1.0
+    # scale each lexical ranking's weight by how much of the query its best clip covers
+    # (indexer/search/keyword.py bm25_search_covered): full for a code or name the clip holds,
+    # little when the best match holds only the question's incidental words. On the 60-min
+    # needle library (in-process, Searcher.search): recall@5 15 -> 16 of 46, recall@1 11 -> 13
+    # (signs found by meaning no longer outranked); remembered words over misheard speech
+    # (bench.speech_search): recall@1 0.581 -> 0.588, recall@5 0.850 -> 0.846
+    lexical_trust: bool = True
     # map query words onto detector labels through the text embedder ("men" -> person); the
     # z-score a label's cosine must reach among all labels' (see indexer/search/labels.py)
     label_mapping: bool = True

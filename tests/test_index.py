@@ -13,7 +13,7 @@ import pytest
 from indexer.errors import VideoNotReady
 from indexer.search import vectors as vectors_mod
 from indexer.search import video_index as video_index_mod
-from indexer.search.keyword import KeywordIndex, bm25_search
+from indexer.search.keyword import KeywordIndex, bm25_search, bm25_search_covered
 from indexer.search.language import detect_language
 from indexer.search.tokens import analyze, raw_tokens, tokenize, unglue
 from indexer.search.vectors import FLAT, IVF, IVF_SQ8, VectorIndex
@@ -235,6 +235,23 @@ def test_keyword_filter_save_load_and_merge(tmp_path):
     whole = KeywordIndex.build(TEXTS, [100, 101, 102, 103, 104, 105])
     for query in ("gate", "maria a-113", "the weather"):
         assert_same_hits(merged.search(query, 6), whole.search(query, 6))
+
+
+def test_keyword_coverage_of_the_best_document():
+    """How much of the query the best document holds: all of a name it contains, little of a
+    question whose only matched word is a common one (words the library lacks count too)."""
+    parts = [KeywordIndex.build(TEXTS, range(6))]
+    stats = {"n_docs": 6, "avg_len": float(parts[0].doc_len.mean()), "n_ids": 6}
+    found, covered = bm25_search_covered(parts, "maria gonzalez", 6, **stats)
+    assert found[0][0] == 3 and covered == pytest.approx(1.0)
+    found, covered = bm25_search_covered(parts, "which gate does the zebra guard", 6, **stats)
+    assert found[0][0] in (0, 1, 4) and 0.0 < covered < 0.5
+    assert bm25_search_covered(parts, "zebra", 6, **stats) == ([], 0.0)
+    # bm25_search is the same ranking without the coverage
+    assert (
+        bm25_search(parts, "maria code", 6, **stats)
+        == (bm25_search_covered(parts, "maria code", 6, **stats)[0])
+    )
 
 
 def assert_same_hits(got, want):

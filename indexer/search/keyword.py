@@ -227,6 +227,28 @@ def bm25_search(
     length `avg_len`, whose ids are distinct and below `n_ids`. `live` (bool by id) hides removed
     documents, also from document frequencies; `allowed` (bool by id) filters the results only.
     `query`: text (each word a group) or groups of weighted alternative terms."""
+    found, _ = bm25_search_covered(
+        segments, query, k, n_docs=n_docs, avg_len=avg_len, n_ids=n_ids, live=live, allowed=allowed
+    )
+    return found
+
+
+def bm25_search_covered(
+    segments: Sequence[KeywordIndex],
+    query: str | Sequence[Group],
+    k: int,
+    *,
+    n_docs: int,
+    avg_len: float,
+    n_ids: int,
+    live: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
+) -> tuple[list[tuple[int, float]], float]:
+    """`bm25_search`, and how much of the query its best document covers (0..1): the share of
+    the query's groups it holds, each group weighing its best contribution to any document (so
+    rare words weigh more). A group no document holds weighs as much as the weightiest group
+    some document holds (a word the library lacks is rare): a best match on the question's
+    incidental words covers little, a code or a name the document holds covers all."""
     groups = word_groups(query) if isinstance(query, str) else query
     keys, weights = [], []
     for group in groups if k > 0 else ():
@@ -245,7 +267,7 @@ def bm25_search(
             keys.append(ids[first])
             weights.append(x[first])
     if not keys:
-        return []
+        return [], 0.0
     ids, w = np.concatenate(keys), np.concatenate(weights)
     if len(ids) * 8 < n_ids:  # few postings: sum per distinct id, not over every id there is
         cand, inverse = np.unique(ids, return_inverse=True)
@@ -261,7 +283,13 @@ def bm25_search(
         top = np.argpartition(-summed, k - 1)[:k]
         cand, summed = cand[top], summed[top]
     order = np.lexsort((cand, -summed))  # ties: lower id first
-    return [(int(c), float(x)) for c, x in zip(cand[order], summed[order], strict=True)]
+    ranked = [(int(c), float(x)) for c, x in zip(cand[order], summed[order], strict=True)]
+    if not ranked:
+        return [], 0.0
+    # a group weighs its best contribution to any document (rarer words weigh more)
+    weight = [float(x.max()) for x in weights]
+    held = sum(w for w, g in zip(weight, keys, strict=True) if bool(np.any(g == ranked[0][0])))
+    return ranked, held / (sum(weight) + (len(groups) - len(keys)) * max(weight))
 
 
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.float64))

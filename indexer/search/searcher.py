@@ -21,7 +21,7 @@ from indexer.errors import InvalidQuery, ModelUnavailable, VideoNotFound, VideoN
 from indexer.search.dense_build import MODALITIES, exact_top
 from indexer.search.fusion import reciprocal_rank_fusion
 from indexer.search.hits import ClipCache
-from indexer.search.keyword import Group, bm25_search
+from indexer.search.keyword import Group, bm25_search_covered
 from indexer.search.labels import LabelMapper
 from indexer.search.library import LibraryState, VideoEntry
 from indexer.search.query import LabelMatcher, build_query
@@ -106,8 +106,10 @@ class Searcher:
         if not selected:
             return SearchResult([], unavailable)
         depth = max(50, 4 * top_k)
-        ranked = self._ranked(st, query, queries, keys, depth, selected, self._mask(st, selected))
-        weights = self._weights()
+        covered: dict[str, float] = {}
+        mask = self._mask(st, selected)
+        ranked = self._ranked(st, query, queries, keys, depth, selected, mask, covered)
+        weights = self._weights(covered)
         used = [(weights[name], r) for name, r in ranked.items() if r and weights[name] > 0]
         fused = reciprocal_rank_fusion(
             [r for _, r in used], k=self.settings.rrf_k, weights=[w for w, _ in used]
@@ -140,22 +142,30 @@ class Searcher:
         depth: int,
         selected: list[VideoEntry],
         mask: np.ndarray | None,
+        covered: dict[str, float] | None = None,
     ) -> dict[str, list[int]]:
         """The rankings (rows, best first): keyword, sub-word, and each dense one whose
-        library vectors come from the query's model."""
+        library vectors come from the query's model; `covered` gets how much of the query each
+        lexical ranking's best clip holds."""
         kq = build_query(query, st.languages, self._label_matcher(st))
-        ranked = {
-            "keyword": self._keyword(st, kq.words, depth, mask),
-            "subword": self._keyword(st, kq.subwords, depth, mask),
-        }
+        covered = {} if covered is None else covered
+        ranked = {}
+        for name, groups in (("keyword", kq.words), ("subword", kq.subwords)):
+            ranked[name], covered[name] = self._keyword(st, groups, depth, mask)
         for name, q in queries.items():
             if st.dense[name].key == keys[name]:  # vectors of another model: not comparable
                 ranked[name] = self._dense(st, name, q, depth, selected, mask)
         return ranked
 
-    def _weights(self) -> dict[str, float]:  # IndexSettings.weight_<ranking>
+    def _weights(self, covered: dict[str, float] | None = None) -> dict[str, float]:
+        """IndexSettings.weight_<ranking>; a lexical ranking's scaled by how much of the query
+        its best clip covers when `lexical_trust` is on (see the setting)."""
         names = ("keyword", "subword", "text", "frames")
-        return {name: float(getattr(self.settings, f"weight_{name}")) for name in names}
+        weights = {name: float(getattr(self.settings, f"weight_{name}")) for name in names}
+        if self.settings.lexical_trust:
+            for name, share in (covered or {}).items():
+                weights[name] *= share
+        return weights
 
     # --- scope -----------------------------------------------------------------------------------
     def _check(self, query: str, video_ids: Sequence[str] | None, top_k: int | None) -> int:
@@ -233,10 +243,10 @@ class Searcher:
     @staticmethod
     def _keyword(
         st: LibraryState, groups: list[Group], depth: int, mask: np.ndarray | None
-    ) -> list[int]:
+    ) -> tuple[list[int], float]:
         if st.main is None or not groups:
-            return []
-        found = bm25_search(
+            return [], 0.0
+        found, covered = bm25_search_covered(
             [st.main, *st.recent],
             groups,
             depth,
@@ -246,7 +256,7 @@ class Searcher:
             live=st.live,
             allowed=mask,
         )
-        return [row for row, _ in found]
+        return [row for row, _ in found], covered
 
     def _dense(
         self,
