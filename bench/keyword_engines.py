@@ -47,7 +47,7 @@ def ours(docs: list[list[str]]):
 def run(n_docs: int, n_queries: int) -> dict:
     import bm25s
 
-    from indexer.search.keyword import bm25_search
+    from indexer.search.bm25 import bm25_search
 
     docs = corpus(n_docs)
     rng = np.random.default_rng(1)

@@ -13,7 +13,8 @@ import pytest
 from indexer.errors import VideoNotReady
 from indexer.search import vectors as vectors_mod
 from indexer.search import video_index as video_index_mod
-from indexer.search.keyword import KeywordIndex, bm25_search, bm25_search_covered
+from indexer.search.bm25 import bm25_search, bm25_search_covered
+from indexer.search.keyword import KeywordIndex
 from indexer.search.language import detect_language
 from indexer.search.tokens import analyze, raw_tokens, tokenize, unglue
 from indexer.search.vectors import FLAT, IVF, IVF_SQ8, VectorIndex

@@ -13,8 +13,8 @@ import pytest
 from indexer.errors import InvalidQuery, ModelUnavailable, VideoNotFound, VideoNotReady
 from indexer.search import library as library_mod
 from indexer.search import refresh as refresh_mod
+from indexer.search.bm25 import bm25_search
 from indexer.search.fusion import reciprocal_rank_fusion
-from indexer.search.keyword import bm25_search
 from indexer.search.searcher import Searcher
 from indexer.search.vectors import FLAT, IVF
 from indexer.search.video_index import write_video_index

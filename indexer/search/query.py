@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from indexer.search.keyword import Group
+from indexer.search.bm25 import Group
 from indexer.search.language import COMMON_WORDS, UND, detect_language
 from indexer.search.question_words import MEDIUM, QUESTION
 from indexer.search.tokens import (

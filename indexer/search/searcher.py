@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from indexer.errors import InvalidQuery, ModelUnavailable, VideoNotFound, VideoNotReady
+from indexer.search.bm25 import Group, bm25_search_covered
 from indexer.search.dense_build import MODALITIES, exact_top
 from indexer.search.fusion import reciprocal_rank_fusion
 from indexer.search.hits import ClipCache
-from indexer.search.keyword import Group, bm25_search_covered
 from indexer.search.labels import LabelMapper
 from indexer.search.library import LibraryState, VideoEntry
 from indexer.search.query import LabelMatcher, build_query
