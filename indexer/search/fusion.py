@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from typing import TypeVar
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from indexer.settings import IndexSettings
 
 K = TypeVar("K", bound=Hashable)
 
@@ -26,3 +29,11 @@ def reciprocal_rank_fusion(
                 seen.add(key)
                 scores[key] = scores.get(key, 0.0) + w / (k + rank)
     return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def ranking_weights(settings: IndexSettings, covered: Mapping[str, float]) -> dict[str, float]:
+    """Each ranking's fusion weight (IndexSettings.weight_<ranking>); with `lexical_trust` a
+    lexical ranking's is scaled by how much of the query its best clip covers (`covered`)."""
+    names = ("keyword", "subword", "text", "frames")
+    trust = covered if settings.lexical_trust else {}
+    return {n: float(getattr(settings, f"weight_{n}")) * trust.get(n, 1.0) for n in names}

@@ -20,7 +20,7 @@ import numpy as np
 from indexer.errors import InvalidQuery, ModelUnavailable, VideoNotFound, VideoNotReady
 from indexer.search.bm25 import Group, bm25_search_covered
 from indexer.search.dense_build import MODALITIES, exact_top
-from indexer.search.fusion import reciprocal_rank_fusion
+from indexer.search.fusion import ranking_weights, reciprocal_rank_fusion
 from indexer.search.hits import ClipCache
 from indexer.search.labels import LabelMapper
 from indexer.search.library import LibraryState, VideoEntry
@@ -96,20 +96,17 @@ class Searcher:
         skip_unavailable: bool = False,
     ) -> SearchResult:
         top_k = self._check(query, video_ids, top_k)
-        queries = self._embed(query)
-        keys = self._wanted_keys(queries)
-        self.watcher.notice(keys)
-        if not self.watcher.loaded:  # nothing to answer from yet (readiness waits for it too)
-            self.watcher.wait_loaded(None)
+        queries, keys = self._embedded(query)
         st, found, unavailable = self._scope(video_ids, skip_unavailable)
         selected = st.order if found is None else [st.videos[v] for v in found]
         if not selected:
             return SearchResult([], unavailable)
         depth = max(50, 4 * top_k)
-        covered: dict[str, float] = {}
-        mask = self._mask(st, selected)
-        ranked = self._ranked(st, query, queries, keys, depth, selected, mask, covered)
-        weights = self._weights(covered)
+        covered: dict[str, float] = {}  # how much of the query each lexical ranking's best holds
+        ranked = self._ranked(
+            st, query, queries, keys, depth, selected, self._mask(st, selected), covered
+        )
+        weights = ranking_weights(self.settings, covered)
         used = [(weights[name], r) for name, r in ranked.items() if r and weights[name] > 0]
         fused = reciprocal_rank_fusion(
             [r for _, r in used], k=self.settings.rrf_k, weights=[w for w, _ in used]
@@ -121,13 +118,9 @@ class Searcher:
     def rankings(self, query: str, depth: int = 50) -> dict[str, list[Hit]]:
         """Each library-wide ranking a search fuses, by name and unfused, best first (for
         benchmarks that weigh them: bench/fusion_weights.py)."""
-        queries = self._embed(query)
-        keys = self._wanted_keys(queries)
-        self.watcher.notice(keys)
-        if not self.watcher.loaded:
-            self.watcher.wait_loaded(None)
+        queries, keys = self._embedded(query)
         st = self.watcher.state
-        ranked = self._ranked(st, query, queries, keys, depth, st.order, st.live)
+        ranked = self._ranked(st, query, queries, keys, depth, st.order, st.live, {})
         return {
             name: self._clips.hits(st, [(row, 0.0) for row in rows], query)
             for name, rows in ranked.items()
@@ -142,13 +135,11 @@ class Searcher:
         depth: int,
         selected: list[VideoEntry],
         mask: np.ndarray | None,
-        covered: dict[str, float] | None = None,
+        covered: dict[str, float],
     ) -> dict[str, list[int]]:
-        """The rankings (rows, best first): keyword, sub-word, and each dense one whose
-        library vectors come from the query's model; `covered` gets how much of the query each
-        lexical ranking's best clip holds."""
+        """The rankings (rows, best first): keyword, sub-word (their coverage into `covered`),
+        and each dense one whose library vectors come from the query's model."""
         kq = build_query(query, st.languages, self._label_matcher(st))
-        covered = {} if covered is None else covered
         ranked = {}
         for name, groups in (("keyword", kq.words), ("subword", kq.subwords)):
             ranked[name], covered[name] = self._keyword(st, groups, depth, mask)
@@ -156,16 +147,6 @@ class Searcher:
             if st.dense[name].key == keys[name]:  # vectors of another model: not comparable
                 ranked[name] = self._dense(st, name, q, depth, selected, mask)
         return ranked
-
-    def _weights(self, covered: dict[str, float] | None = None) -> dict[str, float]:
-        """IndexSettings.weight_<ranking>; a lexical ranking's scaled by how much of the query
-        its best clip covers when `lexical_trust` is on (see the setting)."""
-        names = ("keyword", "subword", "text", "frames")
-        weights = {name: float(getattr(self.settings, f"weight_{name}")) for name in names}
-        if self.settings.lexical_trust:
-            for name, share in (covered or {}).items():
-                weights[name] *= share
-        return weights
 
     # --- scope -----------------------------------------------------------------------------------
     def _check(self, query: str, video_ids: Sequence[str] | None, top_k: int | None) -> int:
@@ -284,6 +265,15 @@ class Searcher:
         return list(rows)[:depth]
 
     # --- query side ------------------------------------------------------------------------------
+    def _embedded(self, query: str) -> tuple[dict[str, np.ndarray], Keys]:
+        """The query's vectors and keys, once the library's first load is done."""
+        queries = self._embed(query)
+        keys = self._wanted_keys(queries)
+        self.watcher.notice(keys)
+        if not self.watcher.loaded:
+            self.watcher.wait_loaded(None)
+        return queries, keys
+
     def _embed(self, query: str) -> dict[str, np.ndarray]:
         out = {}
         for name, kind in MODALITIES.items():
