@@ -167,7 +167,7 @@ class IndexSettings(BaseModel):
     weight_text: float = 1.0
     weight_frames: float = 1.0
     # scale each lexical ranking's weight by how much of the query its best clip covers
-    # (indexer/search/keyword.py bm25_search_covered): full for a code or name the clip holds,
+    # (indexer/search/bm25.py bm25_search_covered): full for a code or name the clip holds,
     # little when the best match holds only the question's incidental words. On the 60-min
     # needle library (in-process, Searcher.search): recall@5 15 -> 16 of 46, recall@1 11 -> 13
     # (signs found by meaning no longer outranked); remembered words over misheard speech
