@@ -119,7 +119,6 @@ def _term_scores(
     live: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(ids, BM25 contribution) of every live document holding `term`."""
-    k1, b = K1, B
     found = [(s, s.vocab[term]) for s in segments if term in s.vocab]
     if not found:
         return _EMPTY
@@ -133,4 +132,4 @@ def _term_scores(
     if not len(ids):
         return _EMPTY
     idf = math.log1p((n_docs - len(ids) + 0.5) / (len(ids) + 0.5))
-    return ids, idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avg_len))
+    return ids, idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / avg_len))

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.search.bm25 import K1, B, Group, bm25_search
+from indexer.search.bm25 import Group, bm25_search
 from indexer.search.tokens import Analysis, analyze
 from indexer.store import atomic_path
 
@@ -29,8 +29,6 @@ class KeywordIndex:
     `search` returns `[(id, score)]`, best first, only documents sharing a term with the query.
     Weights are computed per query from tf and length, so several indexes can be searched as
     one collection with shared statistics (`bm25_search`) and merged without rescoring."""
-
-    K1, B = K1, B
 
     def __init__(
         self,

@@ -102,10 +102,8 @@ class Searcher:
         if not selected:
             return SearchResult([], unavailable)
         depth = max(50, 4 * top_k)
-        covered: dict[str, float] = {}  # how much of the query each lexical ranking's best holds
-        ranked = self._ranked(
-            st, query, queries, keys, depth, selected, self._mask(st, selected), covered
-        )
+        mask = self._mask(st, selected)
+        ranked, covered = self._ranked(st, query, queries, keys, depth, selected, mask)
         weights = ranking_weights(self.settings, covered)
         used = [(weights[name], r) for name, r in ranked.items() if r and weights[name] > 0]
         fused = reciprocal_rank_fusion(
@@ -120,7 +118,7 @@ class Searcher:
         benchmarks that weigh them: bench/fusion_weights.py)."""
         queries, keys = self._embedded(query)
         st = self.watcher.state
-        ranked = self._ranked(st, query, queries, keys, depth, st.order, st.live, {})
+        ranked, _ = self._ranked(st, query, queries, keys, depth, st.order, st.live)
         return {
             name: self._clips.hits(st, [(row, 0.0) for row in rows], query)
             for name, rows in ranked.items()
@@ -135,18 +133,18 @@ class Searcher:
         depth: int,
         selected: list[VideoEntry],
         mask: np.ndarray | None,
-        covered: dict[str, float],
-    ) -> dict[str, list[int]]:
-        """The rankings (rows, best first): keyword, sub-word (their coverage into `covered`),
-        and each dense one whose library vectors come from the query's model."""
+    ) -> tuple[dict[str, list[int]], dict[str, float]]:
+        """The rankings (rows, best first): keyword, sub-word, and each dense one whose library
+        vectors come from the query's model; and how much of the query each lexical one's best
+        clip holds."""
         kq = build_query(query, st.languages, self._label_matcher(st))
-        ranked = {}
+        ranked, covered = {}, {}
         for name, groups in (("keyword", kq.words), ("subword", kq.subwords)):
             ranked[name], covered[name] = self._keyword(st, groups, depth, mask)
         for name, q in queries.items():
             if st.dense[name].key == keys[name]:  # vectors of another model: not comparable
                 ranked[name] = self._dense(st, name, q, depth, selected, mask)
-        return ranked
+        return ranked, covered
 
     # --- scope -----------------------------------------------------------------------------------
     def _check(self, query: str, video_ids: Sequence[str] | None, top_k: int | None) -> int:
